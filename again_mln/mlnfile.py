@@ -1,0 +1,401 @@
+"""Reading and writing pracmln ``.mln`` rule files and ``.db`` evidence files.
+
+The subset of pracmln's syntax used here is exactly what an AGAIN model needs: the domains
+``concept = {...}`` and ``category = {...}``, the predicates ``active(concept)`` and
+``label(category!)``, ``//`` comments, ``#fixweight``, and propositional formulas over ground
+atoms with ``!``, ``^``, ``v``, ``=>``, ``<=>`` and parentheses, each with a leading weight or a
+trailing ``.`` (hard). Writing is canonical, so write -> read -> write gives the same file.
+Every problem is reported as ``file:line: what was expected``.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from again_mln import atomic
+from again_mln.errors import AgainError, located
+from again_mln.logic import (
+    CATEGORY_PREDICATE,
+    CONCEPT_PREDICATE,
+    And,
+    Atom,
+    Equiv,
+    Formula,
+    Implies,
+    Not,
+    Or,
+    Rule,
+    RuleSet,
+    quote_constant,
+)
+
+CONCEPT_DOMAIN = "concept"
+CATEGORY_DOMAIN = "category"
+_SECTION_MARKERS = ("// domain declarations", "// predicate declarations", "// formulas")
+_PREDICATE_DECLARATIONS = {
+    CONCEPT_PREDICATE: f"{CONCEPT_PREDICATE}({CONCEPT_DOMAIN})",
+    CATEGORY_PREDICATE: f"{CATEGORY_PREDICATE}({CATEGORY_DOMAIN}!)",
+}
+_TOKEN = re.compile(r'\s*(?:(<=>|=>|[!^(),{}=])|("[^"]*")|([A-Za-z0-9_\-+.:]+))')
+
+
+class _ParseError(Exception):
+    """Raised inside a line; the reader adds the file and line number."""
+
+
+# --------------------------------------------------------------------------------------------
+# formulas
+# --------------------------------------------------------------------------------------------
+def _tokenize(text: str) -> list[str]:
+    tokens, position = [], 0
+    text = text.rstrip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            raise _ParseError(f"unexpected character {text[position:].lstrip()[:1]!r}")
+        tokens.append(next(group for group in match.groups() if group is not None))
+        position = match.end()
+    return tokens
+
+
+class _FormulaParser:
+    """Recursive descent over pracmln's precedence: <=> < => < v < ^ < !."""
+
+    def __init__(self, tokens: list[str]):
+        self.tokens, self.position = tokens, 0
+
+    def parse(self) -> Formula:
+        if not self.tokens:
+            raise _ParseError("expected a formula")
+        formula = self._equivalence()
+        if self._peek() == ")":
+            raise _ParseError("unbalanced parentheses: unexpected ')'")
+        if self.position != len(self.tokens):
+            raise _ParseError(f"expected an operator or end of formula, got {self.tokens[self.position]!r}")
+        return formula
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def _take(self, expected: str | None = None) -> str:
+        token = self._peek()
+        if token is None:
+            raise _ParseError(f"expected {expected!r}, got end of line" if expected else "unexpected end of line")
+        if expected is not None and token != expected:
+            raise _ParseError(f"expected {expected!r}, got {token!r}")
+        self.position += 1
+        return token
+
+    def _equivalence(self) -> Formula:
+        left = self._implication()
+        if self._peek() == "<=>":
+            self._take()
+            return Equiv(left, self._implication())
+        return left
+
+    def _implication(self) -> Formula:
+        left = self._disjunction()
+        if self._peek() == "=>":
+            self._take()
+            return Implies(left, self._disjunction())
+        return left
+
+    def _disjunction(self) -> Formula:
+        operands = [self._conjunction()]
+        while self._peek() == "v":
+            self._take()
+            operands.append(self._conjunction())
+        return operands[0] if len(operands) == 1 else Or(tuple(operands))
+
+    def _conjunction(self) -> Formula:
+        operands = [self._negation()]
+        while self._peek() == "^":
+            self._take()
+            operands.append(self._negation())
+        return operands[0] if len(operands) == 1 else And(tuple(operands))
+
+    def _negation(self) -> Formula:
+        if self._peek() == "!":
+            self._take()
+            return Not(self._negation())
+        if self._peek() == "(":
+            self._take()
+            inner = self._equivalence()
+            if self._peek() != ")":
+                raise _ParseError("unbalanced parentheses: expected ')'")
+            self._take()
+            return inner
+        return self._atom()
+
+    def _atom(self) -> Atom:
+        if self._peek() is None:
+            raise _ParseError("expected an atom such as active(C), got end of line")
+        predicate = self._take()
+        if predicate in (")", "^", "v", "=>", "<=>", ",", "!"):
+            raise _ParseError(f"expected an atom such as active(C), got {predicate!r}")
+        if predicate not in (CONCEPT_PREDICATE, CATEGORY_PREDICATE):
+            raise _ParseError(f"expected predicate 'active' or 'label', got {predicate!r}")
+        self._take("(")
+        argument = _constant(self._take())
+        if self._peek() != ")":
+            raise _ParseError(f"expected ')' after {predicate}({argument}")
+        self._take()
+        return Atom(predicate, argument)
+
+
+def _constant(token: str) -> str:
+    if token.startswith('"'):
+        return token[1:-1]
+    if token in ("(", ")", ",", "{", "}", "=", "!", "^", "=>", "<=>"):
+        raise _ParseError(f"expected a constant, got {token!r}")
+    if token[:1].islower():
+        raise _ParseError(f"expected a constant, got variable {token!r} (quote names that start lower-case)")
+    return token
+
+
+def parse_formula(text: str) -> Formula:
+    """Parse one formula in pracmln syntax, e.g. ``label(Y1) => !active("red wing")``."""
+    try:
+        return _FormulaParser(_tokenize(text)).parse()
+    except _ParseError as err:
+        raise AgainError(f"formula {text!r}: {err}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# .mln files
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _PendingRule:
+    rule: Rule
+    line: int
+
+
+def parse_mln(text: str, source: str = "<string>") -> RuleSet:
+    """Parse the text of an ``.mln`` file into a :class:`RuleSet`."""
+    domains: dict[str, tuple[str, ...]] = {}
+    comments: list[str] = []
+    header: tuple[str, ...] | None = None
+    pending: list[_PendingRule] = []
+    fix_next = False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        try:
+            if not line:
+                continue
+            if line.startswith("//"):
+                if line not in _SECTION_MARKERS:
+                    comments.append(line[2:].strip())
+                continue
+            if header is None:
+                header, comments = tuple(comments), []
+            line = line.split("//", 1)[0].strip() if '"' not in line else line
+            if line.startswith("#"):
+                if line != "#fixweight":
+                    raise _ParseError(f"expected '#fixweight', got unsupported directive {line.split()[0]!r}")
+                fix_next = True
+            elif re.match(r"^[A-Za-z_]\w*\s*=", line):
+                name, values = _parse_domain(line)
+                if name in domains:
+                    raise _ParseError(f"duplicate declaration of domain {name!r}")
+                domains[name] = values
+            elif re.match(rf"^({CONCEPT_PREDICATE}|{CATEGORY_PREDICATE})\s*\(\s*(concept|category)!?\s*\)$", line):
+                _check_predicate_declaration(line)
+            else:
+                pending.append(_PendingRule(_parse_rule_line(line, fix_next, tuple(comments)), number))
+                fix_next, comments = False, []
+        except _ParseError as err:
+            raise located(source, number, str(err)) from None
+    for name in (CONCEPT_DOMAIN, CATEGORY_DOMAIN):
+        if name not in domains:
+            raise located(source, None, f"expected a domain declaration '{name} = {{...}}'")
+    ruleset = RuleSet(domains[CONCEPT_DOMAIN], domains[CATEGORY_DOMAIN], [], header or ())
+    for item in pending:
+        try:
+            ruleset.check_rule(item.rule)
+        except AgainError as err:
+            raise located(source, item.line, str(err)) from None
+        ruleset.rules.append(item.rule)
+    return ruleset
+
+
+def _parse_domain(line: str) -> tuple[str, tuple[str, ...]]:
+    tokens = _tokenize(line)
+    name = tokens[0]
+    if name not in (CONCEPT_DOMAIN, CATEGORY_DOMAIN):
+        raise _ParseError(f"expected domain 'concept' or 'category', got {name!r}")
+    if len(tokens) < 4 or tokens[1] != "=" or tokens[2] != "{" or tokens[-1] != "}":
+        raise _ParseError(f"expected '{name} = {{A, B, ...}}'")
+    body = tokens[3:-1]
+    values = body[0::2]
+    if any(sep != "," for sep in body[1::2]) or len(body) % 2 == 0:
+        raise _ParseError(f"expected constants separated by ',' in the {name} domain")
+    # In a domain a bare lower-case name is unambiguous, so pracmln's looser form is accepted.
+    return name, tuple(v[1:-1] if v.startswith('"') else v for v in values)
+
+
+def _check_predicate_declaration(line: str) -> None:
+    compact = line.replace(" ", "")
+    predicate = compact.split("(", 1)[0]
+    allowed = {_PREDICATE_DECLARATIONS[predicate]}
+    if predicate == CATEGORY_PREDICATE:
+        allowed.add(f"{CATEGORY_PREDICATE}({CATEGORY_DOMAIN})")
+    if compact not in allowed:
+        raise _ParseError(f"expected the declaration {_PREDICATE_DECLARATIONS[predicate]}")
+
+
+def _parse_rule_line(line: str, fixed: bool, comments: tuple[str, ...]) -> Rule:
+    if line.endswith("."):
+        if re.match(r"^[-+]?[0-9.]", line):
+            raise _ParseError("expected either a weight or a trailing '.' (hard rule), not both")
+        return Rule(_FormulaParser(_tokenize(line[:-1])).parse(), None, fixed, comments)
+    weight_text, _, formula_text = line.partition(" ")
+    try:
+        weight = float(weight_text)
+    except ValueError:
+        raise _ParseError(
+            f"expected a number as the rule weight (or a trailing '.' for a hard rule), got {weight_text!r}"
+        ) from None
+    if weight != weight or weight in (float("inf"), float("-inf")):
+        raise _ParseError(f"expected a finite weight, got {weight_text!r}")
+    return Rule(_FormulaParser(_tokenize(formula_text)).parse(), weight, fixed, comments)
+
+
+def format_weight(weight: float) -> str:
+    """Shortest text that reads back as the same float (pracmln evaluates it as Python)."""
+    return repr(float(weight))
+
+
+def format_mln(ruleset: RuleSet) -> str:
+    """The canonical pracmln text of a rule set."""
+    lines = [f"// {c}".rstrip() for c in ruleset.header]
+    if lines:
+        lines.append("")
+    lines += [
+        _SECTION_MARKERS[0],
+        f"{CONCEPT_DOMAIN} = {{{', '.join(quote_constant(c) for c in ruleset.concepts)}}}",
+        f"{CATEGORY_DOMAIN} = {{{', '.join(quote_constant(c) for c in ruleset.categories)}}}",
+        "",
+        _SECTION_MARKERS[1],
+        _PREDICATE_DECLARATIONS[CONCEPT_PREDICATE],
+        _PREDICATE_DECLARATIONS[CATEGORY_PREDICATE],
+        "",
+        _SECTION_MARKERS[2],
+    ]
+    for rule in ruleset.rules:
+        lines += [f"// {c}".rstrip() for c in rule.comments]
+        if rule.fixed:
+            lines.append("#fixweight")
+        text = rule.formula.to_mln()
+        lines.append(f"{text}." if rule.hard else f"{format_weight(rule.weight)} {text}")
+    return "\n".join(lines) + "\n"
+
+
+def read_mln(path: str | os.PathLike) -> RuleSet:
+    """Read an ``.mln`` file; errors name the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AgainError(f"{path}: no such .mln file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise AgainError(f"{path}: cannot read ({err.__class__.__name__})") from None
+    return parse_mln(text, source=str(path))
+
+
+def write_mln(ruleset: RuleSet, path: str | os.PathLike) -> None:
+    """Write a rule set as an ``.mln`` file, atomically."""
+    atomic.write_text(path, format_mln(ruleset))
+
+
+# --------------------------------------------------------------------------------------------
+# .db evidence files
+# --------------------------------------------------------------------------------------------
+def format_db(ruleset: RuleSet, concepts: np.ndarray, categories: np.ndarray) -> str:
+    """pracmln evidence: one database per sample, separated by ``---``.
+
+    Every concept atom is written (negated when inactive) so the evidence is complete, and the
+    sample's category as its one true ``label`` atom (``label`` is functional).
+    """
+    concepts = np.asarray(concepts)
+    categories = np.asarray(categories)
+    if concepts.ndim != 2 or concepts.shape[1] != len(ruleset.concepts):
+        raise AgainError(f"concepts: expected shape (N, {len(ruleset.concepts)}), got {concepts.shape}")
+    if categories.shape != (concepts.shape[0],):
+        raise AgainError(f"categories: expected shape ({concepts.shape[0]},), got {categories.shape}")
+    concept_atoms = [f"{CONCEPT_PREDICATE}({quote_constant(c)})" for c in ruleset.concepts]
+    category_atoms = [f"{CATEGORY_PREDICATE}({quote_constant(c)})" for c in ruleset.categories]
+    blocks = []
+    for row, y in zip(concepts.astype(bool), categories.astype(int)):
+        lines = [atom if on else f"!{atom}" for atom, on in zip(concept_atoms, row)]
+        lines.append(category_atoms[y])
+        blocks.append("\n".join(lines))
+    return "\n---\n".join(blocks) + "\n"
+
+
+def parse_db(text: str, ruleset: RuleSet, source: str = "<string>") -> tuple[np.ndarray, np.ndarray]:
+    """Read evidence back as ``(concepts (N, M) uint8, categories (N,) int64)``.
+
+    Concepts not mentioned in a database are false (pracmln's closed-world default for
+    evidence); each database must name exactly one true category.
+    """
+    concept_index, category_index = ruleset.concept_index, ruleset.category_index
+    rows: list[np.ndarray] = []
+    labels: list[int] = []
+    row, label = np.zeros(len(ruleset.concepts), np.uint8), None
+
+    def finish(number: int) -> None:
+        nonlocal row, label
+        if label is None:
+            raise located(source, number, "expected one true label(...) atom in this database")
+        rows.append(row)
+        labels.append(label)
+        row, label = np.zeros(len(ruleset.concepts), np.uint8), None
+
+    lines = text.splitlines()
+    for number, raw in enumerate(lines, start=1):
+        line = raw.split("//", 1)[0].strip() if '"' not in raw else raw.strip()
+        if not line:
+            continue
+        if line == "---":
+            finish(number)
+            continue
+        try:
+            formula = _FormulaParser(_tokenize(line)).parse()
+        except _ParseError as err:
+            raise located(source, number, str(err)) from None
+        negated = isinstance(formula, Not)
+        atom = formula.operand if negated else formula
+        if not isinstance(atom, Atom):
+            raise located(source, number, "expected a ground atom such as active(C) or !active(C)")
+        if atom.is_concept:
+            if atom.argument not in concept_index:
+                raise located(source, number, f"unknown concept {atom.argument!r}")
+            row[concept_index[atom.argument]] = 0 if negated else 1
+        elif not negated:
+            if atom.argument not in category_index:
+                raise located(source, number, f"unknown category {atom.argument!r}")
+            if label is not None:
+                raise located(source, number, "expected only one true label(...) atom per database")
+            label = category_index[atom.argument]
+    if label is not None or row.any():
+        finish(len(lines))
+    return np.stack(rows) if rows else np.zeros((0, len(ruleset.concepts)), np.uint8), np.asarray(labels, np.int64)
+
+
+def read_db(path: str | os.PathLike, ruleset: RuleSet) -> tuple[np.ndarray, np.ndarray]:
+    """Read a ``.db`` evidence file against the domains of ``ruleset``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise AgainError(f"{path}: cannot read the .db file") from None
+    return parse_db(text, ruleset, source=str(path))
+
+
+def write_db(ruleset: RuleSet, concepts: np.ndarray, categories: np.ndarray, path: str | os.PathLike) -> None:
+    """Write evidence as a pracmln ``.db`` file, atomically."""
+    atomic.write_text(path, format_db(ruleset, concepts, categories))
