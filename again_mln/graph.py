@@ -1,0 +1,399 @@
+"""The factor graph of a rule set, compiled to tensors: scores, exact partition functions,
+S_max per category, detection (METHOD.md Eq. 3) and the intervention gains of the switch.
+
+Given the category, every rule reduces to a truth table over its concept atoms. Rules over
+one concept are summed into per-category unary tables ``(K, M, 2)``; rules over two or more
+concepts stay factors with truth tables ``(K or 1, F, 2**R)`` (R = the largest arity; smaller
+factors are padded with an always-false dummy concept, column M). Rules over no concept only
+add a per-category constant. Every batched operation below is a gather on these tables, so the
+cost per sample is O(M + F), with no Python loop over samples or rules.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from again_mln.errors import AgainError
+from again_mln.logic import Atom, Rule, RuleSet
+
+#: Largest M for which log Z(y) and S_max(y) are computed by enumerating all 2**M assignments.
+MAX_ENUMERATION_CONCEPTS = 22
+#: Above this many concepts S_max(y) is found by an integer program instead of enumeration.
+MAX_ENUMERATION_SMAX = 20
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``None``/``"auto"`` -> cuda when present, else cpu; anything else as torch reads it."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise AgainError(f"unknown device {device!r}; expected auto, cpu or cuda[:N]") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise AgainError("device 'cuda' requested but no CUDA device is available")
+    return resolved
+
+
+@dataclass(frozen=True)
+class _ReducedRule:
+    """One rule reduced by the category evidence: a truth table per category."""
+
+    concepts: tuple[int, ...]
+    truth: np.ndarray  # (K, 2**r) bool, bit j of the column index = value of concepts[j]
+
+
+def _reduce(rule: Rule, concept_index: dict[str, int], category_index: dict[str, int]) -> _ReducedRule:
+    """Evaluate a rule on every (category, concept assignment) it can tell apart."""
+    atoms = rule.formula.atoms()
+    concept_atoms = [a for a in atoms if a.is_concept]
+    category_atoms = [a for a in atoms if not a.is_concept]
+    r, q = len(concept_atoms), len(category_atoms)
+    assignment = torch.arange(2**r)
+    case = torch.arange(q + 1)[:, None]  # case j < q: category atom j is true; case q: none is
+
+    def value_of(atom: Atom) -> torch.Tensor:
+        if atom.is_concept:
+            bit = concept_atoms.index(atom)
+            return ((assignment >> bit) & 1).bool().expand(q + 1, -1)
+        return (case == category_atoms.index(atom)).expand(-1, 2**r)
+
+    table = rule.formula.evaluate(value_of).numpy()  # (q + 1, 2**r)
+    case_of_category = np.full(len(category_index), q)
+    for j, atom in enumerate(category_atoms):
+        case_of_category[category_index[atom.argument]] = j
+    return _ReducedRule(tuple(concept_index[a.argument] for a in concept_atoms), table[case_of_category])
+
+
+def _subset_masks(arity: int) -> np.ndarray:
+    """All non-empty subsets of ``arity`` positions as bit masks, smallest first."""
+    return np.arange(1, 2**arity)
+
+
+class FactorGraph:
+    """A compiled rule set on a torch device.
+
+    Concept inputs are ``(N, M)`` tensors (bool or 0/1) in the rule set's concept order; categories
+    are ``(N,)`` integer ids in its category order.
+    """
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        device: str | torch.device | None = None,
+        hard_weight: float | None = None,
+    ):
+        self.ruleset = ruleset
+        self.device = resolve_device(device)
+        self.num_concepts = len(ruleset.concepts)
+        self.num_categories = len(ruleset.categories)
+        soft = [abs(r.weight) for r in ruleset.rules if not r.hard]
+        #: Hard rules get a weight larger than all soft weights together, so that breaking one is
+        #: always worse than breaking every soft rule; it stays finite so log Z is well defined.
+        self.hard_weight = float(hard_weight if hard_weight is not None else 1.0 + sum(soft))
+        self._compile([_reduce(r, ruleset.concept_index, ruleset.category_index) for r in ruleset.rules])
+        self.set_weights(
+            torch.tensor([self.hard_weight if r.hard else r.weight for r in ruleset.rules], dtype=torch.float32)
+        )
+
+    # ---------------------------------------------------------------------------- compilation
+    def _compile(self, reduced: list[_ReducedRule]) -> None:
+        K, M, dev = self.num_categories, self.num_concepts, self.device
+        arity = np.array([len(r.concepts) for r in reduced], dtype=np.int64).reshape(-1)
+        self._const_rules = torch.tensor(np.flatnonzero(arity == 0), device=dev)
+        self._unary_rules = torch.tensor(np.flatnonzero(arity == 1), device=dev)
+        self._multi_rules = torch.tensor(np.flatnonzero(arity >= 2), device=dev)
+
+        # rules over no concept: a (K, R0) truth matrix
+        self._const_truth = torch.tensor(
+            np.stack([reduced[i].truth[:, 0] for i in self._const_rules.tolist()], 1) if len(self._const_rules) else np.zeros((K, 0), bool),
+            dtype=torch.float32, device=dev,
+        )
+        # rules over one concept: (K, R1, 2) truth tables and the concept each one reads
+        unary_truth = np.stack([reduced[i].truth for i in self._unary_rules.tolist()], 1) if len(self._unary_rules) else np.zeros((K, 0, 2), bool)
+        self._unary_concept = torch.tensor([reduced[i].concepts[0] for i in self._unary_rules.tolist()], dtype=torch.long, device=dev)
+        self._unary_truth = torch.tensor(unary_truth, dtype=torch.float32, device=dev)
+        # The switch considers a unary rule's concept when that rule is violated (METHOD.md).
+        violable = np.zeros((K, M, 2), bool)
+        for j, i in enumerate(self._unary_rules.tolist()):
+            violable[:, reduced[i].concepts[0], :] |= ~unary_truth[:, j, :]
+        self._unary_violable = torch.tensor(violable.reshape(-1), device=dev)
+
+        # rules over >= 2 concepts: padded factors
+        F = len(self._multi_rules)
+        R = int(arity.max()) if F else 2
+        self.max_arity = R
+        variables = np.full((F + 1, R), M, dtype=np.int64)  # row F: a dummy factor (weight 0)
+        multi = self._multi_rules.tolist()
+        category_dependent = any((reduced[i].truth != reduced[i].truth[:1]).any() for i in multi)
+        Kf = K if category_dependent else 1
+        truth = np.ones((Kf, F + 1, 2**R), bool)
+        codes = np.arange(2**R)
+        for f, i in enumerate(multi):
+            rule = reduced[i]
+            r = len(rule.concepts)
+            variables[f, :r] = rule.concepts
+            truth[:, f] = rule.truth[:Kf][:, codes & (2**r - 1)]
+        multi_arity = arity[multi]
+        self._factor_arity = multi_arity
+        self._factor_variables = torch.tensor(variables, device=dev)
+        self._factor_truth = torch.tensor(truth, dtype=torch.float32, device=dev)
+        self._factor_bits = torch.tensor(1 << np.arange(R), device=dev)
+        self._compile_switch_tables(variables, multi_arity, R)
+        self._factor_components = _components(M, variables[:F], multi_arity)
+
+    def _compile_switch_tables(self, variables: np.ndarray, arity: np.ndarray, R: int) -> None:
+        """For each multi-concept rule f and subset t of its concepts: the factors that hold two or
+        more concepts of t, with the bits of t inside them. Their joint flip differs from the sum of
+        single flips, so s_f(t) = sum of single-flip gains + a correction from these factors."""
+        F, M = len(arity), self.num_concepts
+        subsets = _subset_masks(R)
+        holders: dict[int, list[int]] = {}
+        for g in range(F):
+            for v in variables[g, : arity[g]]:
+                holders.setdefault(int(v), []).append(g)
+        valid = np.zeros((F, len(subsets)), bool)
+        entries: list[list[tuple[int, int]]] = []
+        for f in range(F):
+            for t, mask in enumerate(subsets):
+                valid[f, t] = mask < 2 ** arity[f]
+                chosen = {int(variables[f, j]) for j in range(R) if mask >> j & 1} if valid[f, t] else set()
+                touched = {g for v in chosen for g in holders.get(v, [])}
+                row = []
+                for g in sorted(touched):
+                    bits = sum(1 << j for j in range(arity[g]) if int(variables[g, j]) in chosen)
+                    if bin(bits).count("1") >= 2:
+                        row.append((g, bits))
+                entries.append(row)
+        width = max((len(r) for r in entries), default=0) or 1
+        holder = np.full((F, len(subsets), width), F, dtype=np.int64)  # F = dummy factor
+        holder_bits = np.zeros((F, len(subsets), width), dtype=np.int64)
+        for flat, row in enumerate(entries):
+            f, t = divmod(flat, len(subsets))
+            for l, (g, bits) in enumerate(row):
+                holder[f, t, l], holder_bits[f, t, l] = g, bits
+        dev = self.device
+        self._subset_bits = torch.tensor(subsets, device=dev)
+        self._subset_valid = torch.tensor(valid, device=dev)
+        self._holder = torch.tensor(holder, device=dev)
+        self._holder_bits = torch.tensor(holder_bits, device=dev)
+
+    # ------------------------------------------------------------------------------- weights
+    @property
+    def weights(self) -> torch.Tensor:
+        """Weights of all rules in rule-set order (hard rules carry ``hard_weight``)."""
+        return self._weights
+
+    def set_weights(self, weights: torch.Tensor) -> None:
+        """Install rule weights (R,); the tables below are differentiable functions of them."""
+        weights = torch.as_tensor(weights, dtype=torch.float32, device=self.device)
+        if weights.shape != (len(self.ruleset.rules),):
+            raise AgainError(f"expected {len(self.ruleset.rules)} weights, got shape {tuple(weights.shape)}")
+        self._weights = weights
+        K, M = self.num_categories, self.num_concepts
+        self.const = self._const_truth @ weights[self._const_rules]
+        unary = torch.zeros(K, M, 2, device=self.device, dtype=weights.dtype)
+        unary = unary.index_add(1, self._unary_concept, self._unary_truth * weights[self._unary_rules][None, :, None])
+        self.unary = unary
+        self._unary_flat = unary.reshape(-1)
+        factor_weight = torch.cat([weights[self._multi_rules], weights.new_zeros(1)])
+        self._factor_weight = factor_weight
+        self._factor_values = (self._factor_truth * factor_weight[None, :, None]).reshape(-1)
+        for cached in ("s_max",):
+            self.__dict__.pop(cached, None)
+
+    # ------------------------------------------------------------------------------- scoring
+    def _prepare(self, concepts: torch.Tensor, categories: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        concepts = torch.as_tensor(concepts, device=self.device)
+        categories = torch.as_tensor(categories, device=self.device).long()
+        if concepts.ndim != 2 or concepts.shape[1] != self.num_concepts:
+            raise AgainError(f"concepts: expected shape (N, {self.num_concepts}), got {tuple(concepts.shape)}")
+        if categories.shape != concepts.shape[:1]:
+            raise AgainError(f"categories: expected shape ({concepts.shape[0]},), got {tuple(categories.shape)}")
+        if len(categories) and (categories.min() < 0 or categories.max() >= self.num_categories):
+            raise AgainError(f"categories: ids must lie in 0..{self.num_categories - 1}")
+        return concepts.long(), categories
+
+    def _factor_codes(self, concepts: torch.Tensor) -> torch.Tensor:
+        """(N, F+1) column index of each factor's truth table under binary concepts (N, M)."""
+        padded = torch.cat([concepts, concepts.new_zeros(len(concepts), 1)], 1)
+        return (padded[:, self._factor_variables] * self._factor_bits).sum(-1)
+
+    def _factor_offset(self, categories: torch.Tensor) -> torch.Tensor:
+        """(N, F+1) start of each factor's row in the flattened factor tables."""
+        F1, width = self._factor_truth.shape[1], self._factor_truth.shape[2]
+        rows = torch.arange(F1, device=self.device)
+        kf = categories if self._factor_truth.shape[0] > 1 else torch.zeros_like(categories)
+        return (kf[:, None] * F1 + rows[None, :]) * width
+
+    def score(self, concepts: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
+        """S(c, y) = sum_i w_i psi_i(c, y) for binary concepts (N, M) and categories (N,)."""
+        c, y = self._prepare(concepts, categories)
+        return self._score(c, y)
+
+    def _score(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        M = self.num_concepts
+        unary_index = (y[:, None] * M + torch.arange(M, device=self.device)) * 2 + c
+        multi_index = self._factor_offset(y) + self._factor_codes(c)
+        return self.const[y] + self._unary_flat[unary_index].sum(1) + self._factor_values[multi_index].sum(1)
+
+    def rule_truth(self, concepts: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
+        """psi_i(c, y) for every rule (N, R), float 0/1; S = rule_truth @ weights."""
+        c, y = self._prepare(concepts, categories)
+        out = torch.empty(len(c), len(self.ruleset.rules), device=self.device)
+        out[:, self._const_rules] = self._const_truth[y]
+        if len(self._unary_rules):
+            value = c[:, self._unary_concept]  # (N, R1)
+            out[:, self._unary_rules] = self._unary_truth[y].gather(2, value[..., None]).squeeze(-1)
+        index = (self._factor_offset(y) + self._factor_codes(c))[:, :-1]
+        out[:, self._multi_rules] = self._factor_truth.reshape(-1)[index]
+        return out
+
+    # ------------------------------------------------------------------- all-assignment scores
+    def score_all_categories(self, assignments: torch.Tensor) -> torch.Tensor:
+        """S(c, k) for binary assignments (B, M) and every category k: (B, K)."""
+        a = assignments.long()
+        unary_on = self.unary[:, :, 1] - self.unary[:, :, 0]  # (K, M)
+        scores = self.const + self.unary[:, :, 0].sum(1) + a.to(unary_on.dtype) @ unary_on.T
+        codes = self._factor_codes(a)  # (B, F+1)
+        values = self._factor_values.reshape(self._factor_truth.shape)  # (Kf, F+1, 2**R)
+        F1 = values.shape[1]
+        rows = torch.arange(F1, device=self.device)
+        if values.shape[0] == 1:
+            return scores + values[0, rows, codes].sum(1, keepdim=True)
+        return scores + values[:, rows[None, :], codes].sum(-1).T
+
+    def _enumerate(self, reduce, chunk: int | None = None) -> torch.Tensor:
+        """Reduce S(c, k) over all 2**M assignments, chunk by chunk: (K,)."""
+        M, K = self.num_concepts, self.num_categories
+        if M > MAX_ENUMERATION_CONCEPTS:
+            raise AgainError(f"exact enumeration needs at most {MAX_ENUMERATION_CONCEPTS} concepts, the rules have {M}")
+        per_row = K * (self._factor_truth.shape[1] + M) + 1
+        chunk = chunk or max(1, min(2**M, 2**24 // per_row))
+        bits = 1 << torch.arange(M, device=self.device)
+        partial = []
+        for start in range(0, 2**M, chunk):
+            index = torch.arange(start, min(start + chunk, 2**M), device=self.device)
+            partial.append(reduce(self.score_all_categories((index[:, None] & bits) > 0), 0))
+        return reduce(torch.stack(partial), 0)
+
+    def log_partition(self) -> torch.Tensor:
+        """Exact log Z(y) for every category (K,), by chunked enumeration (M <= 22)."""
+        return self._enumerate(torch.logsumexp)
+
+    def log_prob(self, concepts: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
+        """Exact log P(c | y) (METHOD.md Eq. 1) for binary concepts (N, M)."""
+        c, y = self._prepare(concepts, categories)
+        return self._score(c, y) - self.log_partition()[y]
+
+    @functools.cached_property
+    def s_max(self) -> torch.Tensor:
+        """max_c S(c, y) for every category (K,): enumeration for small M, else an integer program."""
+        with torch.no_grad():
+            if self.num_concepts <= MAX_ENUMERATION_SMAX:
+                return self._enumerate(lambda x, dim: x.max(dim).values)
+            from again_mln.maxsat import max_score_milp
+
+            return torch.tensor(max_score_milp(self), dtype=torch.float32, device=self.device)
+
+    # ------------------------------------------------------------------------------- detection
+    def detect(self, concept_probs: torch.Tensor, categories: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
+        """Flag explanations that fail Eq. 3: pass iff S(c_hat, y) - S_max(y) > ln d. (N,) bool."""
+        if not 0.0 <= threshold <= 1.0:
+            raise AgainError(f"detection threshold d must lie in [0, 1], got {threshold}")
+        c, y = self._prepare(torch.as_tensor(concept_probs) > 0.5, categories)
+        margin = self._score(c, y) - self.s_max[y]
+        return ~(margin > (math.log(threshold) if threshold > 0 else -math.inf))
+
+    # ---------------------------------------------------------------- intervention switch gains
+    def flip_gains(self, c: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """S(c xor e_m) - S(c) for every concept (N, M), and each factor's single-flip change
+        per position (N, F+1, R) used for joint flips."""
+        M = self.num_concepts
+        unary_index = (y[:, None] * M + torch.arange(M, device=self.device)) * 2 + c
+        gains = self._unary_flat[unary_index ^ 1] - self._unary_flat[unary_index]
+        index = (self._factor_offset(y) + self._factor_codes(c))[..., None]  # (N, F+1, 1)
+        change = self._factor_values[index ^ self._factor_bits] - self._factor_values[index]
+        padded = torch.cat([gains, gains.new_zeros(len(c), 1)], 1)
+        target = self._factor_variables.expand(len(c), -1, -1).reshape(len(c), -1)
+        padded = padded.scatter_add(1, target, change.reshape(len(c), -1))
+        return padded[:, :M], change
+
+    def switch_gains(self, c: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The candidates of the intervention switch (METHOD.md Eq. 4), as gains s = S(c xor t) - S(c):
+
+        * ``unary`` (N, M): flipping concept m, where a rule over m alone is violated; -inf elsewhere.
+        * ``multi`` (N, F, T): flipping subset t of the concepts of rule f, where f is violated;
+          -inf where f is satisfied or t does not exist for f's arity.
+        """
+        N, M = c.shape
+        single, change = self.flip_gains(c, y)
+        neg_inf = torch.tensor(-math.inf, device=self.device)
+        violable = self._unary_violable[(y[:, None] * M + torch.arange(M, device=self.device)) * 2 + c]
+        unary = torch.where(violable, single, neg_inf)
+
+        F = len(self._multi_rules)
+        if F == 0:
+            return unary, single.new_zeros(N, 0, 0)
+        offset = self._factor_offset(y)
+        code = self._factor_codes(c)
+        violated = self._factor_truth.reshape(-1)[offset + code][:, :F] == 0  # (N, F)
+        # sum of single-flip gains of the chosen concepts
+        chosen = (self._subset_bits[:, None] >> torch.arange(self.max_arity, device=self.device)) & 1  # (T, R)
+        padded_single = torch.cat([single, single.new_zeros(N, 1)], 1)
+        per_position = padded_single[:, self._factor_variables[:F]]  # (N, F, R)
+        gain = per_position @ chosen.T.to(per_position.dtype)  # (N, F, T)
+        # correction from factors holding two or more chosen concepts
+        g, bits = self._holder, self._holder_bits  # (F, T, L)
+        g_code = code[:, g]  # (N, F, T, L)
+        g_offset = offset[:, g]
+        joint = self._factor_values[g_offset + (g_code ^ bits)] - self._factor_values[g_offset + g_code]
+        in_bits = ((bits[..., None] >> torch.arange(self.max_arity, device=self.device)) & 1).to(change.dtype)
+        separate = (change[:, g] * in_bits).sum(-1)  # (N, F, T, L)
+        gain = gain + (joint - separate).sum(-1)
+        usable = violated[:, :, None] & self._subset_valid
+        return unary, torch.where(usable, gain, neg_inf)
+
+    def subset_concepts(self) -> torch.Tensor:
+        """(F, T, M+1) bool: which concepts subset t of rule f flips (column M is the dummy)."""
+        F = len(self._multi_rules)
+        chosen = (self._subset_bits[:, None] >> torch.arange(self.max_arity, device=self.device)) & 1  # (T, R)
+        out = torch.zeros(F, len(self._subset_bits), self.num_concepts + 1, dtype=torch.bool, device=self.device)
+        target = self._factor_variables[:F, None, :].expand(-1, len(self._subset_bits), -1)
+        return out.scatter_(2, target, chosen.bool()[None].expand(F, -1, -1)) if F else out
+
+    # ---------------------------------------------------------------------------- structure
+    @property
+    def factor_components(self) -> list[np.ndarray]:
+        """Connected groups of concepts linked by multi-concept rules (singletons left out)."""
+        return self._factor_components
+
+    def __repr__(self) -> str:
+        return (
+            f"FactorGraph(concepts={self.num_concepts}, categories={self.num_categories}, "
+            f"rules={len(self.ruleset.rules)} [{len(self._const_rules)} constant, {len(self._unary_rules)} unary, "
+            f"{len(self._multi_rules)} multi-concept], device={self.device})"
+        )
+
+
+def _components(num_concepts: int, variables: np.ndarray, arity: np.ndarray) -> list[np.ndarray]:
+    """Connected components (size >= 2) of the concept graph induced by multi-concept factors."""
+    parent = np.arange(num_concepts)
+
+    def find(v: int) -> int:
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    for row, r in zip(variables, arity):
+        root = find(int(row[0]))
+        for v in row[1:r]:
+            parent[find(int(v))] = root
+    roots = np.array([find(v) for v in range(num_concepts)])
+    groups = [np.flatnonzero(roots == r) for r in np.unique(roots)]
+    return [g for g in groups if len(g) >= 2]
