@@ -296,9 +296,10 @@ class FactorGraph:
         with torch.no_grad():
             if self.num_concepts <= MAX_ENUMERATION_SMAX:
                 return self._enumerate(lambda x, dim: x.max(dim).values)
-            from again_mln.maxsat import max_score_milp
+            from again_mln.maxsat import solve_milp
 
-            return torch.tensor(max_score_milp(self), dtype=torch.float32, device=self.device)
+            maxima, _ = solve_milp(self, np.arange(self.num_categories))
+            return torch.tensor(maxima, dtype=torch.float32, device=self.device)
 
     # ------------------------------------------------------------------------------- detection
     def detect(self, concept_probs: torch.Tensor, categories: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:

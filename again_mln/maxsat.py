@@ -21,45 +21,67 @@ if TYPE_CHECKING:
     from again_mln.graph import FactorGraph
 
 
-def max_score_milp(graph: "FactorGraph", progress: bool | None = None) -> np.ndarray:
-    """max_c S(c, k) for every category k (K,), exactly, with scipy's HiGHS MILP solver."""
-    M, K = graph.num_concepts, graph.num_categories
-    variables = graph._factor_variables[:-1].cpu().numpy()
-    arity = np.asarray(graph._factor_arity, dtype=np.int64)
-    values = graph._factor_values.reshape(graph._factor_truth.shape)[:, :-1].detach().cpu().numpy()
+class _Program:
+    """The constraint matrix shared by every category and sample of one graph."""
 
-    offsets = M + np.concatenate([[0], np.cumsum(2**arity)])[:-1]  # first z column of each factor
-    n_vars = M + int((2**arity).sum())
-    rows, cols, data = [], [], []
-    row = 0
-    for f, (start, r) in enumerate(zip(offsets, arity)):
-        assignments = np.arange(2**r)
-        rows += [row] * len(assignments)
-        cols += list(start + assignments)
-        data += [1.0] * len(assignments)
-        row += 1
-        for j in range(r):
-            on = assignments[(assignments >> j) & 1 == 1]
-            rows += [row] * (len(on) + 1)
-            cols += list(start + on) + [int(variables[f, j])]
-            data += [1.0] * len(on) + [-1.0]
+    def __init__(self, graph: "FactorGraph"):
+        M = graph.num_concepts
+        variables = graph._factor_variables[:-1].cpu().numpy()
+        self.arity = arity = np.asarray(graph._factor_arity, dtype=np.int64)
+        self.values = graph._factor_values.reshape(graph._factor_truth.shape)[:, :-1].detach().cpu().numpy()
+        self.unary = graph.unary.detach().cpu().numpy()
+        self.const = graph.const.detach().cpu().numpy()
+        offsets = M + np.concatenate([[0], np.cumsum(2**arity)])[:-1]  # first z column of each factor
+        n_vars = M + int((2**arity).sum())
+        rows, cols, data = [], [], []
+        row = 0
+        for f, (start, r) in enumerate(zip(offsets, arity)):
+            assignments = np.arange(2**r)
+            rows += [row] * len(assignments)
+            cols += list(start + assignments)
+            data += [1.0] * len(assignments)
             row += 1
-    lower = np.zeros(row)
-    upper = np.zeros(row)
-    first_rows = np.concatenate([[0], np.cumsum(1 + arity)])[:-1]
-    lower[first_rows] = upper[first_rows] = 1.0
-    constraints = [LinearConstraint(sparse.csr_array((data, (rows, cols)), shape=(row, n_vars)), lower, upper)] if row else []
-    integrality = np.r_[np.ones(M), np.zeros(n_vars - M)]
+            for j in range(r):
+                on = assignments[(assignments >> j) & 1 == 1]
+                rows += [row] * (len(on) + 1)
+                cols += list(start + on) + [int(variables[f, j])]
+                data += [1.0] * len(on) + [-1.0]
+                row += 1
+        bound = np.zeros(row)
+        bound[np.concatenate([[0], np.cumsum(1 + arity)])[:-1]] = 1.0
+        matrix = sparse.csr_array((data, (rows, cols)), shape=(row, n_vars))
+        self.constraints = [LinearConstraint(matrix, bound, bound)] if row else []
+        self.integrality = np.r_[np.ones(M), np.zeros(n_vars - M)]
+        self.num_concepts = M
 
-    unary = graph.unary.detach().cpu().numpy()
-    const = graph.const.detach().cpu().numpy()
-    result = np.empty(K)
-    show = progress if progress is not None else K >= 50
-    for k in tqdm(range(K), desc="S_max (MILP)", disable=not show, leave=False):
-        table = values[k if values.shape[0] > 1 else 0]
-        objective = np.concatenate([unary[k, :, 1] - unary[k, :, 0]] + [table[f, : 2**r] for f, r in enumerate(arity)])
-        solution = milp(-objective, constraints=constraints, integrality=integrality, bounds=Bounds(0, 1))
+    def solve(self, category: int, extra_unary: np.ndarray | None) -> tuple[float, np.ndarray]:
+        """max_c S(c, category) + sum_m extra_unary[m, c_m], and the maximising c."""
+        unary = self.unary[category] if extra_unary is None else self.unary[category] + extra_unary
+        table = self.values[category if self.values.shape[0] > 1 else 0]
+        objective = np.concatenate([unary[:, 1] - unary[:, 0]] + [table[f, : 2**r] for f, r in enumerate(self.arity)])
+        solution = milp(-objective, constraints=self.constraints, integrality=self.integrality, bounds=Bounds(0, 1))
         if not solution.success:
-            raise AgainError(f"the integer program for S_max of category {k} failed: {solution.message}")
-        result[k] = -solution.fun + const[k] + unary[k, :, 0].sum()
-    return result
+            raise AgainError(f"the integer program for category {category} failed: {solution.message}")
+        assignment = np.round(solution.x[: self.num_concepts]).astype(np.int64)
+        return -solution.fun + self.const[category] + unary[:, 0].sum(), assignment
+
+
+def solve_milp(
+    graph: "FactorGraph",
+    categories: np.ndarray,
+    extra_unary: np.ndarray | None = None,
+    progress: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact max_c S(c, y_p) [+ sum_m extra_unary[p, m, c_m]] for each problem p.
+
+    Returns the maxima (P,) and the maximising assignments (P, M).
+    """
+    program = _Program(graph)
+    categories = np.asarray(categories, dtype=np.int64)
+    values = np.empty(len(categories))
+    assignments = np.empty((len(categories), graph.num_concepts), dtype=np.int64)
+    show = progress if progress is not None else len(categories) >= 50
+    for p in tqdm(range(len(categories)), desc="integer programs", disable=not show, leave=False):
+        extra = None if extra_unary is None else extra_unary[p]
+        values[p], assignments[p] = program.solve(int(categories[p]), extra)
+    return values, assignments
