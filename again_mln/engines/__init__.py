@@ -1,0 +1,1 @@
+"""Optional inference/learning engines besides the native torch one (pracmln, the reference)."""
