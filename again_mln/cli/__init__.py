@@ -30,6 +30,7 @@ def main() -> None:
 def _register() -> None:
     """Attach the commands; imported here so ``again_mln.cli`` stays the single entry point."""
     from again_mln.cli import rectify  # noqa: F401  (each module registers itself on ``main``)
+    from again_mln.cli import learn_weights  # noqa: F401
     from again_mln.cli import build_rules, inspect_rules  # noqa: F401
 
 

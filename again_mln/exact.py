@@ -1,0 +1,95 @@
+"""Exact log Z(y) and concept marginals of a :class:`FactorGraph`, differentiable in its weights.
+
+Two exact routes, same numbers: variable elimination over the concept graph
+(:mod:`again_mln.contract`, cost K * 2^(width+1) per concept, so it works for any number of
+concepts when the rules form chains, trees or small cycles), and enumeration of all 2^M
+assignments (M <= 22), chunked and checkpointed so that its gradient needs no 2^M memory.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from again_mln.contract import Factor, contract, induced_width, min_fill_order
+from again_mln.errors import AgainError
+from again_mln.graph import MAX_ENUMERATION_CONCEPTS, FactorGraph
+
+ExactMethod = Literal["auto", "contract", "enumerate"]
+#: Largest intermediate table (entries over all categories) that exact learning builds.
+MAX_TABLE_ENTRIES = 2**26
+_ENUMERATION_CHUNK = 2**14
+
+
+def graph_factors(graph: FactorGraph, unary_shift: torch.Tensor | None = None) -> list[Factor]:
+    """The graph's current log-potentials as float64 factors over concept ids, batched over
+    categories: one unary factor per concept (plus ``unary_shift`` (K, M, 2) when given, a handle
+    for marginals), one factor per multi-concept rule and the per-category constant. float64
+    keeps sums over 2^M terms and L-BFGS line searches precise.
+    """
+    unary = graph.unary.double() if unary_shift is None else graph.unary.double() + unary_shift
+    factors = [Factor((), graph.const.double())]
+    factors += [Factor((m,), unary[:, m]) for m in range(graph.num_concepts)]
+    values = graph._factor_values.reshape(graph._factor_truth.shape).double()  # (Kf, F+1, 2**R), bit j = variable j
+    for f, arity in enumerate(graph._factor_arity):
+        scope = tuple(int(v) for v in graph._factor_variables[f, :arity].tolist())
+        table = values[:, f, : 2**arity].reshape(-1, *(2,) * arity)  # C order: the last axis is bit 0
+        factors.append(Factor(scope[::-1], table))
+    return factors
+
+
+def elimination_order(graph: FactorGraph) -> tuple[list[int], int]:
+    """A min-fill elimination order of the concepts and the widest table it builds."""
+    scopes = [f.scope for f in graph_factors(graph)]
+    order = min_fill_order(scopes, range(graph.num_concepts))
+    return order, induced_width(scopes, order)
+
+
+def exact_route(graph: FactorGraph, method: ExactMethod = "auto") -> Literal["contract", "enumerate"] | None:
+    """Which exact route fits in :data:`MAX_TABLE_ENTRIES` (``None``: neither does)."""
+    K, M = graph.num_categories, graph.num_concepts
+    width = elimination_order(graph)[1]
+    fits = {
+        "contract": K * 2**width <= MAX_TABLE_ENTRIES,
+        "enumerate": M <= MAX_ENUMERATION_CONCEPTS,
+    }
+    if method == "auto":
+        return next((route for route, ok in fits.items() if ok), None)
+    if method not in fits:
+        raise AgainError(f"unknown exact method {method!r}; expected auto, contract or enumerate")
+    return method if fits[method] else None
+
+
+def log_partition(graph: FactorGraph, method: ExactMethod = "auto", order: list[int] | None = None) -> torch.Tensor:
+    """Exact log Z(y) for every category (K,), with gradients to the graph's weights."""
+    route = exact_route(graph, method)
+    if route is None:
+        raise AgainError(
+            f"exact log Z is out of reach for {graph.num_concepts} concepts with these rules; use pseudo-likelihood"
+        )
+    if route == "contract":
+        return contract(graph_factors(graph), graph.num_concepts, "logsumexp", order=order).value
+    return _enumerated_log_partition(graph)
+
+
+def _enumerated_log_partition(graph: FactorGraph) -> torch.Tensor:
+    """log-sum-exp of S(c, k) over all 2^M assignments; each chunk is recomputed in backward."""
+    M = graph.num_concepts
+    bits = 1 << torch.arange(M, device=graph.device)
+
+    def chunk_logsumexp(start: int) -> torch.Tensor:
+        index = torch.arange(start, min(start + _ENUMERATION_CHUNK, 2**M), device=graph.device)
+        return torch.logsumexp(graph.score_all_categories((index[:, None] & bits) > 0).double(), 0)
+
+    parts = [checkpoint(chunk_logsumexp, start, use_reentrant=False) for start in range(0, 2**M, _ENUMERATION_CHUNK)]
+    return torch.logsumexp(torch.stack(parts), 0)
+
+
+def concept_marginals(graph: FactorGraph) -> torch.Tensor:
+    """P(c_m = 1 | y) for every category and concept (K, M), exactly, as d log Z / d unary."""
+    shift = torch.zeros(graph.num_categories, graph.num_concepts, 2, dtype=torch.float64, device=graph.device, requires_grad=True)
+    with torch.enable_grad():
+        log_z = contract(graph_factors(graph, shift), graph.num_concepts, "logsumexp").value
+        (grad,) = torch.autograd.grad(log_z.sum(), shift)
+    return grad[..., 1]

@@ -1,0 +1,215 @@
+"""Weight learning (METHOD.md, "Weight learning"; the paper's Eq. 22).
+
+* ``cll``: maximum conditional likelihood, min_w -sum_n log P(c_n | y_n, w), exact: the data term
+  is linear in w (rule truth counts) and log Z(y) comes from :mod:`again_mln.exact`;
+* ``pll``: pseudo-likelihood, min_w -sum_n sum_m log P(c_nm | c_n,-m, y_n, w), for graphs whose
+  exact log Z is out of reach (pracmln's PLL/BPLL objective, conditional on the category);
+* ``auto``: ``cll`` whenever it is exact, else ``pll``.
+
+An optional Gaussian prior adds sum_i w_i^2 / (2 stdev^2) over the learned weights, once, as
+pracmln does. Hard rules and ``#fixweight`` rules keep their weights; the other soft weights
+start at 0 (pracmln's default) and are optimised by L-BFGS on the torch graph's device.
+Identical (concepts, category) rows are merged into counts first, so the cost grows with the
+number of distinct rows rather than samples.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+from scipy.optimize import minimize
+from tqdm.auto import tqdm
+
+from again_mln.errors import AgainError
+from again_mln.exact import ExactMethod, elimination_order, exact_route, log_partition
+from again_mln.graph import FactorGraph
+from again_mln.logic import RuleSet
+
+Method = Literal["auto", "cll", "pll"]
+#: Weight given to hard rules while learning: a violating assignment keeps e^-30 of its mass,
+#: numerically nothing, while float32 scores keep their precision (pracmln uses infinity).
+HARD_WEIGHT = 30.0
+#: Largest per-sample gradient entry accepted when the line search stalls at float32 precision.
+FLOAT32_GTOL = 1e-4
+
+
+@dataclass(frozen=True)
+class LearningResult:
+    """The learned rule set and how the optimisation went."""
+
+    ruleset: RuleSet
+    method: str  # "cll (contract)", "cll (enumerate)" or "pll"
+    objective: float  # final objective per sample (negative mean log-likelihood + prior / N)
+    iterations: int
+    converged: bool
+    message: str
+    seconds: float
+
+
+# ------------------------------------------------------------------------------------- data
+def check_data(ruleset: RuleSet, concepts: np.ndarray, categories: np.ndarray, source: str = "data") -> tuple[np.ndarray, np.ndarray]:
+    """Validate training data against the rules: concepts (N, M) in {0, 1}, categories (N,).
+
+    Categories may be integer ids or category names; returns (uint8 concepts, int64 ids).
+    """
+    concepts, categories = np.asarray(concepts), np.asarray(categories)
+    M, K = len(ruleset.concepts), len(ruleset.categories)
+    if concepts.ndim != 2 or concepts.shape[1] != M:
+        raise AgainError(f"{source}: concepts must have shape (N, {M}) for the rules' {M} concepts, got {concepts.shape}")
+    if len(concepts) == 0:
+        raise AgainError(f"{source}: no samples")
+    if not np.isin(concepts, (0, 1)).all():
+        raise AgainError(f"{source}: concepts must be 0/1, found values such as {concepts[~np.isin(concepts, (0, 1))][0].item()!r}")
+    if categories.shape != (len(concepts),):
+        raise AgainError(f"{source}: categories must have shape ({len(concepts)},), got {categories.shape}")
+    if categories.dtype.kind in "US":
+        index = ruleset.category_index
+        unknown = sorted({str(c) for c in categories} - set(index))
+        if unknown:
+            raise AgainError(f"{source}: unknown category name(s) {', '.join(unknown[:5])}; the rules know {', '.join(ruleset.categories[:5])}, ...")
+        categories = np.array([index[str(c)] for c in categories])
+    elif categories.dtype.kind not in "iu" or (categories.size and (categories.min() < 0 or categories.max() >= K)):
+        raise AgainError(f"{source}: categories must be integer ids in 0..{K - 1} or category names")
+    return concepts.astype(np.uint8), categories.astype(np.int64)
+
+
+def read_data(path: str | os.PathLike, ruleset: RuleSet) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``concepts`` (N, M) and ``categories`` (N,) from an ``.npz`` and check them.
+
+    Optional ``concept_names`` / ``category_names`` arrays must equal the rules' domains.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError) as err:
+        raise AgainError(f"{path}: cannot read the .npz file ({err.__class__.__name__})") from None
+    for key in ("concepts", "categories"):
+        if key not in arrays:
+            raise AgainError(f"{path}: missing array {key!r} (found {', '.join(arrays) or 'none'})")
+    for key, expected in (("concept_names", ruleset.concepts), ("category_names", ruleset.categories)):
+        if key in arrays and tuple(map(str, arrays[key])) != expected:
+            raise AgainError(f"{path}: {key} do not match the rules' {key.split('_')[0]} domain")
+    return check_data(ruleset, arrays["concepts"], arrays["categories"], source=str(path))
+
+
+# ------------------------------------------------------------------------------- objectives
+def _distinct_rows(graph: FactorGraph, concepts: np.ndarray, categories: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Distinct (concepts, category) rows with their counts, as tensors on the graph's device;
+    raises when a row breaks a hard rule (its likelihood would be zero)."""
+    rows, counts = np.unique(np.column_stack([concepts, categories]), axis=0, return_counts=True)
+    to = dict(device=graph.device)
+    c, y = torch.as_tensor(rows[:, :-1], **to).long(), torch.as_tensor(rows[:, -1], **to).long()
+    hard = [i for i, rule in enumerate(graph.ruleset.rules) if rule.hard]
+    broken = (graph.rule_truth(c, y)[:, hard] == 0).nonzero()
+    if len(broken):
+        row, rule = broken[0].tolist()
+        raise AgainError(f"the data break the hard rule {graph.ruleset.rules[hard[rule]].formula} "
+                         f"(e.g. a sample of category {graph.ruleset.categories[y[row]]!r})")
+    return c, y, torch.as_tensor(counts, **to, dtype=torch.float64)
+
+
+def _cll_objective(graph: FactorGraph, concepts: np.ndarray, categories: np.ndarray, route: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """w -> -(1/N) sum_n log P(c_n | y_n, w): rule-truth counts . w - category counts . log Z(w)."""
+    c, y, counts = _distinct_rows(graph, concepts, categories)
+    n = counts.sum()
+    truth_counts = (counts[:, None] * graph.rule_truth(c, y).double()).sum(0) / n  # (R,)
+    category_freq = torch.bincount(y, weights=counts, minlength=graph.num_categories) / n  # (K,)
+    order = elimination_order(graph)[0] if route == "contract" else None
+
+    def objective(weights: torch.Tensor) -> torch.Tensor:
+        graph.set_weights(weights)
+        return category_freq @ log_partition(graph, route, order).double() - truth_counts @ weights
+
+    return objective
+
+
+def _pll_objective(graph: FactorGraph, concepts: np.ndarray, categories: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+    """w -> -(1/N) sum_n sum_m log P(c_nm | rest): softplus of the single-flip score gains."""
+    c, y, counts = _distinct_rows(graph, concepts, categories)
+    share = counts / counts.sum()
+
+    def objective(weights: torch.Tensor) -> torch.Tensor:
+        graph.set_weights(weights)
+        gains = graph.flip_gains(c, y)[0]  # S(c xor e_m) - S(c), (N', M)
+        return share @ torch.nn.functional.softplus(gains.double()).sum(1)
+
+    return objective
+
+
+# -------------------------------------------------------------------------------- learning
+def learn_weights(
+    ruleset: RuleSet,
+    concepts: np.ndarray,
+    categories: np.ndarray,
+    method: Method = "auto",
+    prior_stdev: float | None = None,
+    exact: ExactMethod = "auto",
+    device: str | torch.device | None = None,
+    max_iter: int = 500,
+    tol: float = 1e-6,
+    progress: bool | None = None,
+) -> LearningResult:
+    """Learn the soft, non-fixed rule weights from ground-truth concepts and categories.
+
+    ``exact`` picks the route to log Z for ``cll`` (contraction or enumeration); ``tol`` bounds
+    the largest gradient entry of the per-sample objective at convergence; ``progress`` shows a
+    bar (``None``: only on a terminal).
+    """
+    start = time.perf_counter()
+    concepts, categories = check_data(ruleset, concepts, categories)
+    if prior_stdev is not None and not prior_stdev > 0:
+        raise AgainError(f"the prior standard deviation must be positive, got {prior_stdev}")
+    graph = FactorGraph(ruleset, device=device, hard_weight=HARD_WEIGHT)
+    free = torch.tensor([not (r.hard or r.fixed) for r in ruleset.rules], device=graph.device)
+    # fixed weights exactly as written; hard rules at the graph's finite hard weight
+    base = torch.tensor([0.0 if r.hard or not r.fixed else r.weight for r in ruleset.rules], dtype=torch.float64, device=graph.device)
+    base = torch.where(torch.tensor([r.hard for r in ruleset.rules], device=graph.device), graph.hard_weight, base)
+
+    route = exact_route(graph, exact) if method in ("auto", "cll") else None
+    if method == "cll" and route is None:
+        raise AgainError(f"exact conditional likelihood is out of reach for these {len(ruleset.concepts)} concepts; use --method pll")
+    if method not in ("auto", "cll", "pll"):
+        raise AgainError(f"unknown learning method {method!r}; expected auto, cll or pll")
+    if route is not None:
+        objective, name = _cll_objective(graph, concepts, categories, route), f"cll ({route})"
+    else:
+        objective, name = _pll_objective(graph, concepts, categories), "pll"
+    prior_scale = 0.0 if prior_stdev is None else 1.0 / (2.0 * prior_stdev**2 * len(concepts))
+
+    def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
+        w_free = torch.tensor(x, device=graph.device, requires_grad=True)
+        weights = base.masked_scatter(free, w_free)
+        loss = objective(weights) + prior_scale * (w_free**2).sum()
+        (grad,) = torch.autograd.grad(loss, w_free)
+        return loss.item(), grad.cpu().numpy()
+
+    x0 = np.zeros(int(free.sum()))
+    with tqdm(total=max_iter, desc=f"learn-weights {name}", disable=None if progress is None else not progress) as bar:
+        def step(intermediate_result) -> None:
+            bar.set_postfix(objective=f"{intermediate_result.fun:.6f}")
+            bar.update()
+
+        result = minimize(
+            value_and_grad, x0, jac=True, method="L-BFGS-B", callback=step,
+            options={"maxiter": max_iter, "gtol": tol, "ftol": 0.0},
+        )
+    # The graph computes in float32: L-BFGS-B's line search can stall at that precision with
+    # the gradient already negligible, which counts as converged.
+    gradient = float(np.abs(result.jac).max(initial=0.0))
+    converged = bool(result.success) or gradient <= FLOAT32_GTOL
+    message = str(result.message) if result.success else f"{result.message} (max |gradient| {gradient:.1e})"
+    learned = base.masked_scatter(free, torch.as_tensor(result.x, device=graph.device))
+    soft = [float(w) for w, rule in zip(learned.tolist(), ruleset.rules) if not rule.hard]
+    return LearningResult(
+        ruleset=ruleset.with_weights(soft),
+        method=name,
+        objective=float(result.fun),
+        iterations=int(result.nit),
+        converged=converged,
+        message=message,
+        seconds=time.perf_counter() - start,
+    )
