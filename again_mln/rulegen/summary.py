@@ -39,18 +39,21 @@ def summarize(ruleset: RuleSet) -> RuleSummary:
 
 
 def summary_lines(summary: RuleSummary, title: str | None = None) -> list[str]:
-    """The summary as aligned text lines, grouped like the paper's Table 6."""
+    """The summary as aligned text lines, grouped like the paper's Table 6.
+
+    Every line starts with its group, so the lines survive as ``.mln`` header comments (which
+    are read back stripped).
+    """
     rows: list[tuple[str, str, int]] = []
     for scope in SCOPES:
         kinds = [k for k in summary.per_kind if k.scope == scope]
-        for i, kind in enumerate(kinds):
-            rows.append((scope if i == 0 else "", kind.relation, summary.count(kind)))
-        rows.append(("", "total", sum(summary.count(kind) for kind in kinds)))
+        rows += [(scope, kind.relation, summary.count(kind)) for kind in kinds]
+        rows.append((scope, "total", sum(summary.count(kind) for kind in kinds)))
     rows += [("factor graph", "concept variables", summary.concept_variables),
-             ("", "category variables", summary.category_variables),
-             ("", "logical factors", summary.factors)]
+             ("factor graph", "category variables", summary.category_variables),
+             ("factor graph", "logical factors", summary.factors)]
     if summary.hard:
-        rows.append(("", "hard rules", summary.hard))
+        rows.append(("factor graph", "hard rules", summary.hard))
     width = max(len(r[1]) for r in rows)
     lines = [title] if title else []
     lines += [f"{group:<18}{name:<{width}}  {count:>7,}" for group, name, count in rows]

@@ -20,7 +20,7 @@ def parse_numeric(cells: np.ndarray, source: Path, line_numbers: Sequence[int],
     if len(bad):
         i, j = bad[0]
         column = f"column {column_names[j]}: " if column_names is not None else ""
-        raise located(source, line_numbers[i], f"{column}{cells[i, j]!r} is not a finite number")
+        raise located(source, line_numbers[i], f"{column}{str(cells[i, j])!r} is not a finite number")
     return values
 
 
