@@ -18,6 +18,7 @@ from again_mln import __version__
 from again_mln.errors import AgainError
 from again_mln.logic import Rule, RuleSet
 from again_mln.rulegen.kinds import (
+    MAX_CONFIDENCE,
     RuleKind,
     Semantics,
     Weighting,
@@ -73,27 +74,30 @@ def assemble(concepts: Sequence[str], categories: Sequence[str], selections: Seq
     if weights not in WEIGHTINGS:
         raise AgainError(f"unknown weighting {weights!r}; expected one of {', '.join(WEIGHTINGS)}")
     check_range("drop-fraction", drop_fraction, 0.0, 1.0, high_open=True)
-    rules: list[Rule] = []
-    for chosen in selections:
-        first_names = categories if chosen.kind.has_category else concepts
-        values = confidence_weights(chosen.confidence) if weights == "prior" else np.ones(len(chosen.pairs))
-        for (first, second), weight, statistic in zip(chosen.pairs.tolist(), values.tolist(),
-                                                      chosen.statistic.tolist()):
-            formula = kind_formula(chosen.kind, first_names[first], concepts[second], semantics)
-            comment = f"{chosen.kind.label}: {chosen.describe.format(statistic)}"
-            rules.append(Rule(formula, weight, comments=(comment,)))
+    rules = [rule for chosen in selections for rule in _rules(chosen, concepts, categories, semantics, weights)]
     if drop_fraction:
-        rng = np.random.default_rng(seed)
-        keep = np.sort(rng.permutation(len(rules))[round(drop_fraction * len(rules)):])
-        rules = [rules[i] for i in keep]
-    settings = [f"semantics: {semantics}; weights: {weights}"
-                + (" (log-odds of each rule's confidence, clipped to [0.5, 0.99])" if weights == "prior" else " (1.0)")]
+        keep = np.random.default_rng(seed).permutation(len(rules))[round(drop_fraction * len(rules)):]
+        rules = [rules[i] for i in np.sort(keep)]
+    weighting = (f"log-odds of each rule's confidence, clipped to [0.5, {MAX_CONFIDENCE:g}]" if weights == "prior"
+                 else "all 1.0")
+    settings = [f"semantics: {semantics}; weights: {weights} ({weighting})"]
     if drop_fraction:
         settings.append(f"dropped at random: {drop_fraction:g} of the rules (seed {seed})")
     ruleset = RuleSet(concepts, categories, rules)
-    header = [f"written by again-mln {__version__} build-rules", *provenance, *settings,
-              *summary_lines(summarize(ruleset))]
-    return RuleSet(ruleset.concepts, ruleset.categories, ruleset.rules, tuple(header))
+    ruleset.header = (f"written by again-mln {__version__} build-rules", *provenance, *settings,
+                      *summary_lines(summarize(ruleset)))
+    return ruleset
+
+
+def _rules(chosen: Selection, concepts: Sequence[str], categories: Sequence[str], semantics: Semantics,
+           weights: Weighting) -> list[Rule]:
+    """One commented rule per selected pair."""
+    first_names = categories if chosen.kind.has_category else concepts
+    values = confidence_weights(chosen.confidence) if weights == "prior" else np.ones(len(chosen.pairs))
+    return [Rule(kind_formula(chosen.kind, first_names[first], concepts[second], semantics), weight,
+                 comments=(f"{chosen.kind.label}: {chosen.describe.format(statistic)}",))
+            for (first, second), weight, statistic in zip(chosen.pairs.tolist(), values.tolist(),
+                                                          chosen.statistic.tolist())]
 
 
 def check_range(name: str, value: float, low: float, high: float, high_open: bool = False) -> None:
