@@ -7,7 +7,7 @@ assignments (M <= 22), chunked and checkpointed so that its gradient needs no 2^
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -61,16 +61,23 @@ def exact_route(graph: FactorGraph, method: ExactMethod = "auto") -> Literal["co
     return method if fits[method] else None
 
 
-def log_partition(graph: FactorGraph, method: ExactMethod = "auto", order: list[int] | None = None) -> torch.Tensor:
+def log_partition(graph: FactorGraph, method: ExactMethod = "auto") -> torch.Tensor:
     """Exact log Z(y) for every category (K,), with gradients to the graph's weights."""
+    return log_partition_function(graph, method)()
+
+
+def log_partition_function(graph: FactorGraph, method: ExactMethod = "auto") -> Callable[[], torch.Tensor]:
+    """A function giving log Z(y) (K,) under the graph's current weights, its route (and
+    elimination order) chosen once, for repeated evaluation while the weights change."""
     route = exact_route(graph, method)
     if route is None:
         raise AgainError(
             f"exact log Z is out of reach for {graph.num_concepts} concepts with these rules; use pseudo-likelihood"
         )
-    if route == "contract":
-        return contract(graph_factors(graph), graph.num_concepts, "logsumexp", order=order).value
-    return _enumerated_log_partition(graph)
+    if route == "enumerate":
+        return lambda: _enumerated_log_partition(graph)
+    order = elimination_order(graph)[0]
+    return lambda: contract(graph_factors(graph), graph.num_concepts, "logsumexp", order=order).value
 
 
 def _enumerated_log_partition(graph: FactorGraph) -> torch.Tensor:

@@ -25,7 +25,7 @@ from scipy.optimize import minimize
 from tqdm.auto import tqdm
 
 from again_mln.errors import AgainError
-from again_mln.exact import ExactMethod, elimination_order, exact_route, log_partition
+from again_mln.exact import ExactMethod, exact_route, log_partition_function
 from again_mln.graph import FactorGraph
 from again_mln.logic import RuleSet
 
@@ -118,11 +118,11 @@ def _cll_objective(graph: FactorGraph, concepts: np.ndarray, categories: np.ndar
     n = counts.sum()
     truth_counts = (counts[:, None] * graph.rule_truth(c, y).double()).sum(0) / n  # (R,)
     category_freq = torch.bincount(y, weights=counts, minlength=graph.num_categories) / n  # (K,)
-    order = elimination_order(graph)[0] if route == "contract" else None
+    log_z = log_partition_function(graph, route)
 
     def objective(weights: torch.Tensor) -> torch.Tensor:
         graph.set_weights(weights)
-        return category_freq @ log_partition(graph, route, order).double() - truth_counts @ weights
+        return category_freq @ log_z().double() - truth_counts @ weights
 
     return objective
 
