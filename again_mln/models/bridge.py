@@ -1,0 +1,80 @@
+"""The model bridge: a trained concept model and a factor graph as one torch module.
+
+input -> concept probabilities -> detection -> rectification -> the category head re-predicts
+from the rectified concepts (METHOD.md: ``y_re = h_y(c_re)``), batched and on one device.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from again_mln.datasets.base import ConceptDataset
+from again_mln.errors import AgainError
+from again_mln.graph import FactorGraph
+from again_mln.models.cbm import ConceptModel
+from again_mln.rectify import STRATEGIES, rectify
+
+
+class RectifiedOutput(NamedTuple):
+    """One batch through the bridge."""
+
+    concept_probs: Tensor  # (N, M) the network's concept probabilities
+    category_logits: Tensor  # (N, K) the network's category logits
+    rectified: Tensor  # (N, M) rectified concepts: intervened ones 0/1, the others unchanged
+    mask: Tensor  # (N, M) bool, the intervened concepts
+    flagged: Tensor  # (N,) bool, explanations that failed detection
+    rectified_logits: Tensor  # (N, K) the category head on the rectified concepts
+
+
+class RectifiedConceptModel(nn.Module):
+    """Wrap ``model`` and ``graph`` (same concept and category order) so that ``forward(x)``
+    returns a :class:`RectifiedOutput`. The category trusted by detection is the model's own
+    prediction; ``strategy``, ``threshold`` (d) and ``lam`` are passed to :func:`rectify`."""
+
+    def __init__(self, model: ConceptModel, graph: FactorGraph, strategy: str = "switch",
+                 threshold: float = 0.9, lam: float = 1.0) -> None:
+        super().__init__()
+        for kind, ours, theirs in (("concept", model.concept_names, graph.ruleset.concepts),
+                                   ("category", model.category_names, graph.ruleset.categories)):
+            if list(ours) != list(theirs):
+                raise AgainError(f"the model's {kind} names differ from the rule set's "
+                                 f"(model: {', '.join(ours[:3])}, ...; rules: {', '.join(theirs[:3])}, ...)")
+        if strategy not in STRATEGIES:
+            raise AgainError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+        self.model = model.to(graph.device).eval()
+        self.graph = graph
+        self.strategy = strategy
+        self.threshold = threshold
+        self.lam = lam
+
+    @torch.no_grad()
+    def forward(self, x: Tensor) -> RectifiedOutput:
+        encoding = self.model.encode(x.to(self.graph.device))
+        probs = torch.sigmoid(encoding.concept_logits)
+        logits = self.model.classify(encoding, probs)
+        result = rectify(self.graph, probs, logits.argmax(1), self.strategy, self.threshold, self.lam)
+        return RectifiedOutput(probs, logits, result.rectified, result.mask, result.flagged,
+                               self.model.classify(encoding, result.rectified))
+
+    def predict(self, data: ConceptDataset, batch_size: int = 512) -> dict[str, np.ndarray]:
+        """The bridge over a whole split, as numpy arrays for the evaluation: the keys of
+        :func:`again_mln.models.training.predict` plus ``rectified_concepts``,
+        ``rectified_categories`` (probabilities), ``mask`` and ``flagged``."""
+        parts = [self(x) for x, _, _ in data.batches(batch_size)]
+
+        def cat(field: str) -> np.ndarray:
+            return torch.cat([getattr(p, field) for p in parts]).cpu().numpy()
+
+        return {
+            "concepts": cat("concept_probs").astype(np.float32),
+            "categories": torch.softmax(torch.from_numpy(cat("category_logits")), 1).numpy(),
+            "rectified_concepts": cat("rectified").astype(np.float32),
+            "rectified_categories": torch.softmax(torch.from_numpy(cat("rectified_logits")), 1).numpy(),
+            "mask": cat("mask"),
+            "flagged": cat("flagged"),
+            "true_concepts": data.concepts.numpy().astype(np.uint8),
+            "true_categories": data.categories.numpy().astype(np.int64),
+        }
