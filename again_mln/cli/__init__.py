@@ -32,6 +32,8 @@ def _register() -> None:
     from again_mln.cli import rectify  # noqa: F401  (each module registers itself on ``main``)
     from again_mln.cli import learn_weights  # noqa: F401
     from again_mln.cli import build_rules, inspect_rules  # noqa: F401
+    from again_mln.cli import train  # noqa: F401
+    from again_mln.cli import predict  # noqa: F401
 
 
 _register()
