@@ -3,8 +3,8 @@ S_max per category, detection (METHOD.md Eq. 3) and the intervention gains of th
 
 Given the category, every rule reduces to a truth table over its concept atoms. Rules over
 one concept are summed into per-category unary tables ``(K, M, 2)``; rules over two or more
-concepts stay factors with truth tables ``(K or 1, F, 2**R)`` (R = the largest arity; smaller
-factors are padded with an always-false dummy concept, column M). Rules over no concept only
+concepts stay factors with truth tables ``(K or 1, F, 2**R)`` (R = the largest arity; a smaller
+factor's table ignores its unused high bits, which point at concept 0). Rules over no concept only
 add a per-category constant. Every batched operation below is a gather on these tables, so the
 cost per sample is O(M + F), with no Python loop over samples or rules.
 """
@@ -127,7 +127,7 @@ class FactorGraph:
         F = len(self._multi_rules)
         R = int(arity.max()) if F else 2
         self.max_arity = R
-        variables = np.full((F + 1, R), M, dtype=np.int64)  # row F: a dummy factor (weight 0)
+        variables = np.zeros((F + 1, R), dtype=np.int64)  # row F: a dummy factor (weight 0)
         multi = self._multi_rules.tolist()
         category_dependent = any((reduced[i].truth != reduced[i].truth[:1]).any() for i in multi)
         Kf = K if category_dependent else 1
@@ -143,6 +143,8 @@ class FactorGraph:
         self._factor_variables = torch.tensor(variables, device=dev)
         self._factor_truth = torch.tensor(truth, dtype=torch.float32, device=dev)
         self._factor_bits = torch.tensor(1 << np.arange(R), device=dev)
+        self._factor_row_start = torch.arange(F + 1, device=dev) * 2**R
+        self._unary_column = torch.arange(M, device=dev) * 2
         self._compile_switch_tables(variables, multi_arity, R)
         self._factor_components = _components(M, variables[:F], multi_arity)
 
@@ -169,16 +171,18 @@ class FactorGraph:
                     if bin(bits).count("1") >= 2:
                         row.append((g, bits))
                 entries.append(row)
-        width = max((len(r) for r in entries), default=0) or 1
-        holder = np.full((F, len(subsets), width), F, dtype=np.int64)  # F = dummy factor
-        holder_bits = np.zeros((F, len(subsets), width), dtype=np.int64)
-        for flat, row in enumerate(entries):
-            f, t = divmod(flat, len(subsets))
-            for l, (g, bits) in enumerate(row):
-                holder[f, t, l], holder_bits[f, t, l] = g, bits
+        multi_bit = [t for t, mask in enumerate(subsets) if bin(mask).count("1") >= 2]
+        width = max((len(entries[f * len(subsets) + t]) for f in range(F) for t in multi_bit), default=0)
+        holder = np.full((F, len(multi_bit), width), F, dtype=np.int64)  # F = the dummy factor
+        holder_bits = np.zeros((F, len(multi_bit), width), dtype=np.int64)
+        for f in range(F):
+            for u, t in enumerate(multi_bit):
+                for l, (g, bits) in enumerate(entries[f * len(subsets) + t]):
+                    holder[f, u, l], holder_bits[f, u, l] = g, bits
         dev = self.device
         self._subset_bits = torch.tensor(subsets, device=dev)
         self._subset_valid = torch.tensor(valid, device=dev)
+        self._multi_bit_subsets = multi_bit
         self._holder = torch.tensor(holder, device=dev)
         self._holder_bits = torch.tensor(holder_bits, device=dev)
 
@@ -202,7 +206,9 @@ class FactorGraph:
         self._unary_flat = unary.reshape(-1)
         factor_weight = torch.cat([weights[self._multi_rules], weights.new_zeros(1)])
         self._factor_weight = factor_weight
-        self._factor_values = (self._factor_truth * factor_weight[None, :, None]).reshape(-1)
+        values = self._factor_truth * factor_weight[None, :, None]  # (Kf, F+1, W)
+        self._factor_values = values.reshape(-1)
+        self._interaction = _joint_flip_interaction(values).reshape(-1) if self._holder.shape[-1] else None
         for cached in ("s_max",):
             self.__dict__.pop(cached, None)
 
@@ -218,17 +224,19 @@ class FactorGraph:
             raise AgainError(f"categories: ids must lie in 0..{self.num_categories - 1}")
         return concepts.long(), categories
 
-    def _factor_codes(self, concepts: torch.Tensor) -> torch.Tensor:
-        """(N, F+1) column index of each factor's truth table under binary concepts (N, M)."""
-        padded = torch.cat([concepts, concepts.new_zeros(len(concepts), 1)], 1)
-        return (padded[:, self._factor_variables] * self._factor_bits).sum(-1)
+    def _factor_index(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(N, F+1) flat index into the factor tables: each factor's row for category y, column
+        given by its concepts' values under c (bit j = value of the factor's j-th concept)."""
+        index = self._factor_row_start + c[:, self._factor_variables[:, 0]]
+        for j in range(1, self.max_arity):
+            index = index + (c[:, self._factor_variables[:, j]] << j)
+        if self._factor_truth.shape[0] > 1:
+            index = index + y[:, None] * self._factor_truth[0].numel()
+        return index
 
-    def _factor_offset(self, categories: torch.Tensor) -> torch.Tensor:
-        """(N, F+1) start of each factor's row in the flattened factor tables."""
-        F1, width = self._factor_truth.shape[1], self._factor_truth.shape[2]
-        rows = torch.arange(F1, device=self.device)
-        kf = categories if self._factor_truth.shape[0] > 1 else torch.zeros_like(categories)
-        return (kf[:, None] * F1 + rows[None, :]) * width
+    def _unary_index(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(N, M) flat index into the unary tables (K, M, 2) for category y and values c."""
+        return y[:, None] * (2 * self.num_concepts) + self._unary_column + c
 
     def score(self, concepts: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
         """S(c, y) = sum_i w_i psi_i(c, y) for binary concepts (N, M) and categories (N,)."""
@@ -236,10 +244,8 @@ class FactorGraph:
         return self._score(c, y)
 
     def _score(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        M = self.num_concepts
-        unary_index = (y[:, None] * M + torch.arange(M, device=self.device)) * 2 + c
-        multi_index = self._factor_offset(y) + self._factor_codes(c)
-        return self.const[y] + self._unary_flat[unary_index].sum(1) + self._factor_values[multi_index].sum(1)
+        unary = self._unary_flat[self._unary_index(c, y)].sum(1)
+        return self.const[y] + unary + self._factor_values[self._factor_index(c, y)].sum(1)
 
     def rule_truth(self, concepts: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
         """psi_i(c, y) for every rule (N, R), float 0/1; S = rule_truth @ weights."""
@@ -249,8 +255,7 @@ class FactorGraph:
         if len(self._unary_rules):
             value = c[:, self._unary_concept]  # (N, R1)
             out[:, self._unary_rules] = self._unary_truth[y].gather(2, value[..., None]).squeeze(-1)
-        index = (self._factor_offset(y) + self._factor_codes(c))[:, :-1]
-        out[:, self._multi_rules] = self._factor_truth.reshape(-1)[index]
+        out[:, self._multi_rules] = self._factor_truth.reshape(-1)[self._factor_index(c, y)[:, :-1]]
         return out
 
     # ------------------------------------------------------------------- all-assignment scores
@@ -259,13 +264,12 @@ class FactorGraph:
         a = assignments.long()
         unary_on = self.unary[:, :, 1] - self.unary[:, :, 0]  # (K, M)
         scores = self.const + self.unary[:, :, 0].sum(1) + a.to(unary_on.dtype) @ unary_on.T
-        codes = self._factor_codes(a)  # (B, F+1)
-        values = self._factor_values.reshape(self._factor_truth.shape)  # (Kf, F+1, 2**R)
-        F1 = values.shape[1]
-        rows = torch.arange(F1, device=self.device)
-        if values.shape[0] == 1:
-            return scores + values[0, rows, codes].sum(1, keepdim=True)
-        return scores + values[:, rows[None, :], codes].sum(-1).T
+        K, rows = self.num_categories, self._factor_truth.shape[0]
+        index = self._factor_index(a, torch.zeros(len(a), dtype=torch.long, device=self.device))  # category 0
+        if rows == 1:
+            return scores + self._factor_values[index].sum(1, keepdim=True)
+        shift = torch.arange(K, device=self.device) * self._factor_truth[0].numel()
+        return scores + self._factor_values[index[:, None, :] + shift[:, None]].sum(-1)
 
     def _enumerate(self, reduce, chunk: int | None = None) -> torch.Tensor:
         """Reduce S(c, k) over all 2**M assignments, chunk by chunk: (K,)."""
@@ -312,17 +316,14 @@ class FactorGraph:
 
     # ---------------------------------------------------------------- intervention switch gains
     def flip_gains(self, c: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """S(c xor e_m) - S(c) for every concept (N, M), and each factor's single-flip change
-        per position (N, F+1, R) used for joint flips."""
-        M = self.num_concepts
-        unary_index = (y[:, None] * M + torch.arange(M, device=self.device)) * 2 + c
+        """S(c xor e_m) - S(c) for every concept (N, M), and the factor index (N, F+1) of c."""
+        unary_index = self._unary_index(c, y)
         gains = self._unary_flat[unary_index ^ 1] - self._unary_flat[unary_index]
-        index = (self._factor_offset(y) + self._factor_codes(c))[..., None]  # (N, F+1, 1)
-        change = self._factor_values[index ^ self._factor_bits] - self._factor_values[index]
-        padded = torch.cat([gains, gains.new_zeros(len(c), 1)], 1)
-        target = self._factor_variables.expand(len(c), -1, -1).reshape(len(c), -1)
-        padded = padded.scatter_add(1, target, change.reshape(len(c), -1))
-        return padded[:, :M], change
+        index = self._factor_index(c, y)
+        before = self._factor_values[index]
+        for j in range(self.max_arity):
+            gains.index_add_(1, self._factor_variables[:, j], self._factor_values[index ^ (1 << j)] - before)
+        return gains, index
 
     def switch_gains(self, c: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The candidates of the intervention switch (METHOD.md Eq. 4), as gains s = S(c xor t) - S(c):
@@ -331,41 +332,35 @@ class FactorGraph:
         * ``multi`` (N, F, T): flipping subset t of the concepts of rule f, where f is violated;
           -inf where f is satisfied or t does not exist for f's arity.
         """
-        N, M = c.shape
-        single, change = self.flip_gains(c, y)
+        single, index = self.flip_gains(c, y)
         neg_inf = torch.tensor(-math.inf, device=self.device)
-        violable = self._unary_violable[(y[:, None] * M + torch.arange(M, device=self.device)) * 2 + c]
-        unary = torch.where(violable, single, neg_inf)
-
+        unary = torch.where(self._unary_violable[self._unary_index(c, y)], single, neg_inf)
         F = len(self._multi_rules)
         if F == 0:
-            return unary, single.new_zeros(N, 0, 0)
-        offset = self._factor_offset(y)
-        code = self._factor_codes(c)
-        violated = self._factor_truth.reshape(-1)[offset + code][:, :F] == 0  # (N, F)
-        # sum of single-flip gains of the chosen concepts
-        chosen = (self._subset_bits[:, None] >> torch.arange(self.max_arity, device=self.device)) & 1  # (T, R)
-        padded_single = torch.cat([single, single.new_zeros(N, 1)], 1)
-        per_position = padded_single[:, self._factor_variables[:F]]  # (N, F, R)
-        gain = per_position @ chosen.T.to(per_position.dtype)  # (N, F, T)
-        # correction from factors holding two or more chosen concepts
-        g, bits = self._holder, self._holder_bits  # (F, T, L)
-        g_code = code[:, g]  # (N, F, T, L)
-        g_offset = offset[:, g]
-        joint = self._factor_values[g_offset + (g_code ^ bits)] - self._factor_values[g_offset + g_code]
-        in_bits = ((bits[..., None] >> torch.arange(self.max_arity, device=self.device)) & 1).to(change.dtype)
-        separate = (change[:, g] * in_bits).sum(-1)  # (N, F, T, L)
-        gain = gain + (joint - separate).sum(-1)
-        usable = violated[:, :, None] & self._subset_valid
-        return unary, torch.where(usable, gain, neg_inf)
+            return unary, single.new_zeros(len(c), 0, 0)
+        violated = self._factor_truth.reshape(-1)[index[:, :F]] == 0  # (N, F)
+        per_position = [single[:, self._factor_variables[:F, j]] for j in range(self.max_arity)]  # R x (N, F)
+        gains = []
+        for mask in self._subset_bits.tolist():
+            gains.append(sum(per_position[j] for j in range(self.max_arity) if mask >> j & 1))
+        if self._interaction is not None:
+            width = self._factor_truth.shape[2]
+            for u, t in enumerate(self._multi_bit_subsets):
+                for l in range(self._holder.shape[-1]):
+                    holder = index[:, self._holder[:, u, l]] * width + self._holder_bits[:, u, l]
+                    gains[t] = gains[t] + self._interaction[holder]
+        gain = torch.stack(gains, -1)  # (N, F, T)
+        return unary, torch.where(violated[:, :, None] & self._subset_valid, gain, neg_inf)
 
     def subset_concepts(self) -> torch.Tensor:
-        """(F, T, M+1) bool: which concepts subset t of rule f flips (column M is the dummy)."""
-        F = len(self._multi_rules)
-        chosen = (self._subset_bits[:, None] >> torch.arange(self.max_arity, device=self.device)) & 1  # (T, R)
-        out = torch.zeros(F, len(self._subset_bits), self.num_concepts + 1, dtype=torch.bool, device=self.device)
-        target = self._factor_variables[:F, None, :].expand(-1, len(self._subset_bits), -1)
-        return out.scatter_(2, target, chosen.bool()[None].expand(F, -1, -1)) if F else out
+        """(F, T, M) bool: the concepts that subset t of multi-concept rule f flips (for valid t)."""
+        F, T = len(self._multi_rules), len(self._subset_bits)
+        positions = torch.arange(self.max_arity, device=self.device)
+        chosen = ((self._subset_bits[:, None] >> positions) & 1).bool()  # (T, R)
+        chosen = chosen[None] & self._subset_valid[:, :, None]  # (F, T, R)
+        out = torch.zeros(F, T, self.num_concepts, dtype=torch.long, device=self.device)
+        target = self._factor_variables[:F, None, :].expand(-1, T, -1)
+        return out.scatter_add_(2, target, chosen.long()) > 0
 
     # ---------------------------------------------------------------------------- structure
     @property
@@ -379,6 +374,20 @@ class FactorGraph:
             f"rules={len(self.ruleset.rules)} [{len(self._const_rules)} constant, {len(self._unary_rules)} unary, "
             f"{len(self._multi_rules)} multi-concept], device={self.device})"
         )
+
+
+def _joint_flip_interaction(values: torch.Tensor) -> torch.Tensor:
+    """(Kf, F, W, W): for factor value tables (Kf, F, W) and each code and flip mask, the change
+    of a joint flip minus the sum of the single flips it is made of (zero for one-bit masks)."""
+    width = values.shape[-1]
+    codes = torch.arange(width, device=values.device)
+    before = values[..., codes][..., None]  # (Kf, F, W, 1)
+    joint = values[..., codes[:, None] ^ codes[None, :]] - before
+    separate = torch.zeros_like(joint)
+    for j in range(int(math.log2(width))):
+        single = values[..., codes ^ (1 << j)][..., None] - before  # (Kf, F, W, 1)
+        separate = separate + single * ((codes >> j) & 1)  # only masks holding bit j
+    return joint - separate
 
 
 def _components(num_concepts: int, variables: np.ndarray, arity: np.ndarray) -> list[np.ndarray]:

@@ -81,7 +81,7 @@ def solve_milp(
     values = np.empty(len(categories))
     assignments = np.empty((len(categories), graph.num_concepts), dtype=np.int64)
     show = progress if progress is not None else len(categories) >= 50
-    for p in tqdm(range(len(categories)), desc="integer programs", disable=not show, leave=False):
+    for p in tqdm(range(len(categories)), desc="integer programs", disable=None if show else True, leave=False):
         extra = None if extra_unary is None else extra_unary[p]
         values[p], assignments[p] = program.solve(int(categories[p]), extra)
     return values, assignments

@@ -102,9 +102,8 @@ def _flips_of_rules(graph: FactorGraph, chosen: torch.Tensor, subset: torch.Tens
     bits = graph._subset_bits[subset]  # (N, F)
     on = ((bits[..., None] >> positions) & 1).bool() & chosen[..., None]  # (N, F, R)
     target = graph._factor_variables[:F].expand(N, -1, -1).reshape(N, -1)
-    out = torch.zeros(N, graph.num_concepts + 1, device=graph.device, dtype=torch.long)
-    out = out.scatter_add(1, target, on.reshape(N, -1).long())
-    return out[:, : graph.num_concepts] > 0
+    out = torch.zeros(N, graph.num_concepts, device=graph.device, dtype=torch.long)
+    return out.scatter_add_(1, target, on.reshape(N, -1).long()) > 0
 
 
 def switch_flips(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -184,7 +183,7 @@ def _enumerate_group(graph: FactorGraph, unary: torch.Tensor, y: torch.Tensor, g
     scores = (group_unary[..., 1] - group_unary[..., 0]) @ table.T.to(unary.dtype)  # (N, A)
     F = len(graph._multi_rules)
     factors = torch.isin(graph._factor_variables[:F, 0], group).nonzero().squeeze(1)
-    full = torch.zeros(len(table), graph.num_concepts + 1, dtype=torch.long, device=graph.device)
+    full = torch.zeros(len(table), graph.num_concepts, dtype=torch.long, device=graph.device)
     full[:, group] = table
     codes = (full[:, graph._factor_variables[factors]] * graph._factor_bits).sum(-1)  # (A, F_g)
     values = graph._factor_values.reshape(graph._factor_truth.shape)[:, factors]  # (Kf, F_g, 2**R)
