@@ -1,0 +1,136 @@
+"""Rectification strategies: the paper's switch by hand, and properties on random small graphs."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from again_mln.errors import AgainError
+from again_mln.graph import FactorGraph
+from again_mln.mlnfile import parse_mln
+from again_mln.rectify import iterate, map_assignment, rectify, switch_flips
+from rulesets import all_assignments, brute_force_scores, rulesets
+from test_graph import TWO_CONCEPTS
+
+
+def test_switch_on_the_two_concept_example():
+    graph = FactorGraph(parse_mln(TWO_CONCEPTS))
+    # c_hat = {A=1, B=0} under Y violates A <=> B. Flipping A gains 1, B gains 2, both gains -1:
+    # the switch flips B; B becomes a hard 1 and A keeps the network's probability.
+    result = rectify(graph, torch.tensor([[0.8, 0.3]]), torch.tensor([0]), "switch", 0.9)
+    assert result.flagged.tolist() == [True]
+    assert result.mask.tolist() == [[False, True]]
+    assert result.rectified.tolist() == [[pytest.approx(0.8), 1.0]]
+    assert result.score_before.tolist() == [1.0] and result.score_after.tolist() == [3.0]
+    unary, multi = graph.switch_gains(torch.tensor([[1, 0]]), torch.tensor([0]))
+    assert multi[0, 0].tolist() == [1.0, 2.0, -1.0]  # subsets {A}, {B}, {A, B}
+    assert unary[0].tolist() == [-math.inf, -math.inf]  # label(Y) => active(A) holds
+
+
+def test_explanations_that_pass_are_left_alone():
+    graph = FactorGraph(parse_mln(TWO_CONCEPTS))
+    probs = torch.tensor([[0.9, 0.8], [0.8, 0.3]])
+    result = rectify(graph, probs, torch.tensor([0, 0]), "iterate", 0.9)
+    assert result.flagged.tolist() == [False, True]
+    assert torch.equal(result.rectified[0], probs[0])
+    assert not result.mask[0].any()
+
+
+def _random_case(ruleset, seed):
+    generator = torch.Generator().manual_seed(seed)
+    n, m, k = 64, len(ruleset.concepts), len(ruleset.categories)
+    return torch.randint(0, 2, (n, m), generator=generator), torch.randint(0, k, (n,), generator=generator)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rulesets(), st.integers(0, 1000))
+def test_switch_gain_equals_the_change_of_score(ruleset, seed):
+    graph = FactorGraph(ruleset)
+    c, y = _random_case(ruleset, seed)
+    unary, multi = graph.switch_gains(c, y)
+    before = graph.score(c, y)
+    for m in range(c.shape[1]):
+        rows = unary[:, m] > -math.inf
+        flipped = c.clone()
+        flipped[:, m] ^= 1
+        np.testing.assert_allclose(unary[rows, m], (graph.score(flipped, y) - before)[rows], atol=1e-3)
+    subsets = graph.subset_concepts()  # (F, T, M)
+    for f in range(multi.shape[1]):
+        for t in range(multi.shape[2]):
+            rows = multi[:, f, t] > -math.inf
+            flipped = c ^ subsets[f, t].long()
+            np.testing.assert_allclose(multi[rows, f, t], (graph.score(flipped, y) - before)[rows], atol=1e-3)
+    # only violated rules propose interventions
+    truth = graph.rule_truth(c, y)
+    multi_rules = [i for i, r in enumerate(ruleset.rules) if len(set(r.concept_names())) >= 2]
+    if multi_rules:
+        assert torch.equal((multi > -math.inf).any(-1), truth[:, multi_rules] == 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rulesets(), st.integers(0, 1000))
+def test_iterate_never_lowers_the_score_and_ends_with_no_improving_candidate(ruleset, seed):
+    graph = FactorGraph(ruleset)
+    c, y = _random_case(ruleset, seed)
+    fixed = iterate(graph, c, y)
+    assert (graph.score(fixed, y) >= graph.score(c, y) - 1e-4).all()
+    unary, multi = graph.switch_gains(fixed, y)
+    assert (unary <= 1e-4).all() and (multi <= 1e-4).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(rulesets(), st.integers(0, 1000), st.sampled_from([0.0, 0.5, 1.0, 3.0]))
+def test_map_returns_the_brute_force_maximiser(ruleset, seed, lam):
+    graph = FactorGraph(ruleset)
+    _, y = _random_case(ruleset, seed)
+    probs = torch.rand(len(y), len(ruleset.concepts), generator=torch.Generator().manual_seed(seed)).clamp(0.01, 0.99)
+    chosen = map_assignment(graph, probs, y, lam)
+    assignments = all_assignments(len(ruleset.concepts)).double()
+    scores = brute_force_scores(ruleset, graph.hard_weight)  # (A, K)
+    confidence = assignments @ probs.double().log().T + (1 - assignments) @ (1 - probs.double()).log().T  # (A, N)
+    objective = scores[:, y] + lam * confidence
+    ours = objective.gather(0, _row_of(chosen)[None]).squeeze(0)
+    np.testing.assert_allclose(ours.numpy(), objective.max(0).values.numpy(), atol=1e-3)
+
+
+def _row_of(assignments: torch.Tensor) -> torch.Tensor:
+    """Row of each assignment in ``all_assignments`` (first concept is the most significant bit)."""
+    m = assignments.shape[1]
+    return (assignments.long() * (1 << torch.arange(m - 1, -1, -1))).sum(1)
+
+
+def test_map_on_a_group_too_large_to_enumerate_uses_the_integer_program():
+    from again_mln.synthetic import random_ruleset
+
+    ruleset = random_ruleset(16, 3, category_rules=20, concept_rules=40, seed=1)
+    graph = FactorGraph(ruleset)
+    assert max(len(g) for g in graph.factor_components) > 12
+    probs = torch.rand(5, 16, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 0, 1])
+    chosen = map_assignment(graph, probs, y, 1.0)
+    evidence = (chosen * probs.log() + (1 - chosen) * (1 - probs).log()).sum(1)
+    reached = graph.score(chosen, y) + evidence
+    # no single flip improves the exact optimum
+    for m in range(16):
+        flipped = chosen.clone()
+        flipped[:, m] ^= 1
+        other = graph.score(flipped, y) + (flipped * probs.log() + (1 - flipped) * (1 - probs).log()).sum(1)
+        assert (other <= reached + 1e-4).all()
+
+
+def test_switch_flips_agree_with_the_candidates():
+    graph = FactorGraph(parse_mln(TWO_CONCEPTS))
+    flips = switch_flips(graph, torch.tensor([[1, 0], [0, 1], [1, 1]]), torch.tensor([0, 0, 0]))
+    assert flips.tolist() == [[0, 1], [1, 0], [0, 0]]
+
+
+def test_strategy_and_input_errors():
+    graph = FactorGraph(parse_mln(TWO_CONCEPTS))
+    with pytest.raises(AgainError, match="unknown strategy 'best'"):
+        rectify(graph, torch.zeros(1, 2), torch.tensor([0]), "best")
+    with pytest.raises(AgainError, match="contains NaN"):
+        rectify(graph, torch.tensor([[math.nan, 0.2]]), torch.tensor([0]))
+    with pytest.raises(AgainError, match=r"must lie in \[0, 1\]"):
+        rectify(graph, torch.tensor([[1.2, 0.2]]), torch.tensor([0]))
