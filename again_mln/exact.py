@@ -12,7 +12,7 @@ from typing import Callable, Literal
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from again_mln.contract import Factor, contract, induced_width, min_fill_order
+from again_mln.contract import contract
 from again_mln.errors import AgainError
 from again_mln.graph import MAX_ENUMERATION_CONCEPTS, FactorGraph
 
@@ -22,34 +22,10 @@ MAX_TABLE_ENTRIES = 2**26
 _ENUMERATION_CHUNK = 2**14
 
 
-def graph_factors(graph: FactorGraph, unary_shift: torch.Tensor | None = None) -> list[Factor]:
-    """The graph's current log-potentials as float64 factors over concept ids, batched over
-    categories: one unary factor per concept (plus ``unary_shift`` (K, M, 2) when given, a handle
-    for marginals), one factor per multi-concept rule and the per-category constant. float64
-    keeps sums over 2^M terms and L-BFGS line searches precise.
-    """
-    unary = graph.unary.double() if unary_shift is None else graph.unary.double() + unary_shift
-    factors = [Factor((), graph.const.double())]
-    factors += [Factor((m,), unary[:, m]) for m in range(graph.num_concepts)]
-    values = graph._factor_values.reshape(graph._factor_truth.shape).double()  # (Kf, F+1, 2**R), bit j = variable j
-    for f, arity in enumerate(graph._factor_arity):
-        scope = tuple(int(v) for v in graph._factor_variables[f, :arity].tolist())
-        table = values[:, f, : 2**arity].reshape(-1, *(2,) * arity)  # C order: the last axis is bit 0
-        factors.append(Factor(scope[::-1], table))
-    return factors
-
-
-def elimination_order(graph: FactorGraph) -> tuple[list[int], int]:
-    """A min-fill elimination order of the concepts and the widest table it builds."""
-    scopes = [f.scope for f in graph_factors(graph)]
-    order = min_fill_order(scopes, range(graph.num_concepts))
-    return order, induced_width(scopes, order)
-
-
 def exact_route(graph: FactorGraph, method: ExactMethod = "auto") -> Literal["contract", "enumerate"] | None:
     """Which exact route fits in :data:`MAX_TABLE_ENTRIES` (``None``: neither does)."""
     K, M = graph.num_categories, graph.num_concepts
-    width = elimination_order(graph)[1]
+    width = graph.elimination_order()[1]
     fits = {
         "contract": K * 2**width <= MAX_TABLE_ENTRIES,
         "enumerate": M <= MAX_ENUMERATION_CONCEPTS,
@@ -76,8 +52,8 @@ def log_partition_function(graph: FactorGraph, method: ExactMethod = "auto") -> 
         )
     if route == "enumerate":
         return lambda: _enumerated_log_partition(graph)
-    order = elimination_order(graph)[0]
-    return lambda: contract(graph_factors(graph), graph.num_concepts, "logsumexp", order=order).value
+    order = graph.elimination_order()[0]
+    return lambda: contract(graph.factors(dtype=torch.float64), graph.num_concepts, "logsumexp", order=order).value
 
 
 def _enumerated_log_partition(graph: FactorGraph) -> torch.Tensor:
@@ -97,6 +73,7 @@ def concept_marginals(graph: FactorGraph) -> torch.Tensor:
     """P(c_m = 1 | y) for every category and concept (K, M), exactly, as d log Z / d unary."""
     shift = torch.zeros(graph.num_categories, graph.num_concepts, 2, dtype=torch.float64, device=graph.device, requires_grad=True)
     with torch.enable_grad():
-        log_z = contract(graph_factors(graph, shift), graph.num_concepts, "logsumexp").value
+        unary = graph.unary.double() + shift
+        log_z = contract(graph.factors(unary, dtype=torch.float64), graph.num_concepts, "logsumexp").value
         (grad,) = torch.autograd.grad(log_z.sum(), shift)
     return grad[..., 1]

@@ -17,13 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from again_mln.contract import Factor, contract, induced_width, min_fill_order
 from again_mln.errors import AgainError
 from again_mln.logic import Atom, Rule, RuleSet
 
 #: Largest M for which log Z(y) and S_max(y) are computed by enumerating all 2**M assignments.
 MAX_ENUMERATION_CONCEPTS = 22
-#: Above this many concepts S_max(y) is found by an integer program instead of enumeration.
+#: Above this many concepts S_max(y) comes from variable elimination or an integer program.
 MAX_ENUMERATION_SMAX = 20
+#: Largest intermediate table (entries over the whole batch) a max-product contraction may build.
+MAX_CONTRACTION_ENTRIES = 2**24
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -146,7 +149,6 @@ class FactorGraph:
         self._factor_row_start = torch.arange(F + 1, device=dev) * 2**R
         self._unary_column = torch.arange(M, device=dev) * 2
         self._compile_switch_tables(variables, multi_arity, R)
-        self._factor_components = _components(M, variables[:F], multi_arity)
 
     def _compile_switch_tables(self, variables: np.ndarray, arity: np.ndarray, R: int) -> None:
         """For each multi-concept rule f and subset t of its concepts: the factors that hold two or
@@ -194,19 +196,20 @@ class FactorGraph:
 
     def set_weights(self, weights: torch.Tensor) -> None:
         """Install rule weights (R,); the tables below are differentiable functions of them."""
-        weights = torch.as_tensor(weights, dtype=torch.float32, device=self.device)
+        weights = torch.as_tensor(weights, device=self.device)
+        weights = weights if torch.is_floating_point(weights) else weights.float()
         if weights.shape != (len(self.ruleset.rules),):
             raise AgainError(f"expected {len(self.ruleset.rules)} weights, got shape {tuple(weights.shape)}")
         self._weights = weights
         K, M = self.num_categories, self.num_concepts
-        self.const = self._const_truth @ weights[self._const_rules]
+        self.const = self._const_truth.to(weights.dtype) @ weights[self._const_rules]
         unary = torch.zeros(K, M, 2, device=self.device, dtype=weights.dtype)
-        unary = unary.index_add(1, self._unary_concept, self._unary_truth * weights[self._unary_rules][None, :, None])
+        unary = unary.index_add(1, self._unary_concept, self._unary_truth.to(weights.dtype) * weights[self._unary_rules][None, :, None])
         self.unary = unary
         self._unary_flat = unary.reshape(-1)
         factor_weight = torch.cat([weights[self._multi_rules], weights.new_zeros(1)])
         self._factor_weight = factor_weight
-        values = self._factor_truth * factor_weight[None, :, None]  # (Kf, F+1, W)
+        values = self._factor_truth.to(weights.dtype) * factor_weight[None, :, None]  # (Kf, F+1, W)
         self._factor_values = values.reshape(-1)
         self._interaction = _joint_flip_interaction(values).reshape(-1) if self._holder.shape[-1] else None
         for cached in ("s_max",):
@@ -272,7 +275,7 @@ class FactorGraph:
         return scores + self._factor_values[index[:, None, :] + shift[:, None]].sum(-1)
 
     def _enumerate(self, reduce, chunk: int | None = None) -> torch.Tensor:
-        """Reduce S(c, k) over all 2**M assignments, chunk by chunk: (K,)."""
+        """Reduce S(c, k) over all 2**M assignments, chunk by chunk: (K,). Not for gradients."""
         M, K = self.num_concepts, self.num_categories
         if M > MAX_ENUMERATION_CONCEPTS:
             raise AgainError(f"exact enumeration needs at most {MAX_ENUMERATION_CONCEPTS} concepts, the rules have {M}")
@@ -286,24 +289,36 @@ class FactorGraph:
         return reduce(torch.stack(partial), 0)
 
     def log_partition(self) -> torch.Tensor:
-        """Exact log Z(y) for every category (K,), by chunked enumeration (M <= 22)."""
-        return self._enumerate(torch.logsumexp)
+        """Exact log Z(y) for every category (K,): variable elimination or enumeration."""
+        from again_mln.exact import log_partition
+
+        return log_partition(self)
 
     def log_prob(self, concepts: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
         """Exact log P(c | y) (METHOD.md Eq. 1) for binary concepts (N, M)."""
         c, y = self._prepare(concepts, categories)
-        return self._score(c, y) - self.log_partition()[y]
+        return self._score(c, y) - self.log_partition()[y].to(self.unary.dtype)
+
+    def elimination_order(self) -> tuple[list[int], int]:
+        """A min-fill elimination order of the concepts and the widest table it builds."""
+        scopes = [(m,) for m in range(self.num_concepts)] + self.factor_scopes
+        order = min_fill_order(scopes, range(self.num_concepts))
+        return order, induced_width(scopes, order)
 
     @functools.cached_property
     def s_max(self) -> torch.Tensor:
-        """max_c S(c, y) for every category (K,): enumeration for small M, else an integer program."""
+        """max_c S(c, y) for every category (K,), exactly: enumeration for small M, max-product
+        variable elimination when the concept graph is thin, else an integer program."""
         with torch.no_grad():
             if self.num_concepts <= MAX_ENUMERATION_SMAX:
                 return self._enumerate(lambda x, dim: x.max(dim).values)
+            order, width = self.elimination_order()
+            if self.num_categories * 2**width <= MAX_CONTRACTION_ENTRIES:
+                return contract(self.factors(), self.num_concepts, "max", order=order).value
             from again_mln.maxsat import solve_milp
 
             maxima, _ = solve_milp(self, np.arange(self.num_categories))
-            return torch.tensor(maxima, dtype=torch.float32, device=self.device)
+            return torch.tensor(maxima, dtype=self.unary.dtype, device=self.device)
 
     # ------------------------------------------------------------------------------- detection
     def detect(self, concept_probs: torch.Tensor, categories: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
@@ -364,9 +379,35 @@ class FactorGraph:
 
     # ---------------------------------------------------------------------------- structure
     @property
-    def factor_components(self) -> list[np.ndarray]:
-        """Connected groups of concepts linked by multi-concept rules (singletons left out)."""
-        return self._factor_components
+    def factor_scopes(self) -> list[tuple[int, ...]]:
+        """The concepts of each multi-concept rule, in table-bit order (bit j = the j-th concept)."""
+        variables = self._factor_variables.tolist()
+        return [tuple(variables[f][:r]) for f, r in enumerate(self._factor_arity)]
+
+    def factors(
+        self,
+        unary: torch.Tensor | None = None,
+        categories: torch.Tensor | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> list[Factor]:
+        """The graph's log-potentials as factors for :func:`again_mln.contract.contract`.
+
+        Batched over all categories (K,) by default, or over the rows of ``categories`` (B,).
+        ``unary`` (batch, M, 2) replaces the unary tables, e.g. to add evidence or a handle for
+        marginals. The per-category constant is the scope-free first factor.
+        """
+        dtype = dtype or self.unary.dtype
+        pick = (lambda table: table) if categories is None else (lambda table: table[categories])
+        unary = (pick(self.unary) if unary is None else unary).to(dtype)
+        factors = [Factor((), pick(self.const).to(dtype))]
+        factors += [Factor((m,), unary[:, m]) for m in range(self.num_concepts)]
+        values = self._factor_values.reshape(self._factor_truth.shape).to(dtype)  # (Kf, F+1, W)
+        if values.shape[0] > 1:
+            values = pick(values)
+        for f, scope in enumerate(self.factor_scopes):
+            table = values[:, f, : 2 ** len(scope)].reshape(-1, *(2,) * len(scope))  # C order: last axis = bit 0
+            factors.append(Factor(scope[::-1], table))
+        return factors
 
     def __repr__(self) -> str:
         return (
@@ -388,22 +429,3 @@ def _joint_flip_interaction(values: torch.Tensor) -> torch.Tensor:
         single = values[..., codes ^ (1 << j)][..., None] - before  # (Kf, F, W, 1)
         separate = separate + single * ((codes >> j) & 1)  # only masks holding bit j
     return joint - separate
-
-
-def _components(num_concepts: int, variables: np.ndarray, arity: np.ndarray) -> list[np.ndarray]:
-    """Connected components (size >= 2) of the concept graph induced by multi-concept factors."""
-    parent = np.arange(num_concepts)
-
-    def find(v: int) -> int:
-        while parent[v] != v:
-            parent[v] = parent[parent[v]]
-            v = parent[v]
-        return v
-
-    for row, r in zip(variables, arity):
-        root = find(int(row[0]))
-        for v in row[1:r]:
-            parent[find(int(v))] = root
-    roots = np.array([find(v) for v in range(num_concepts)])
-    groups = [np.flatnonzero(roots == r) for r in np.unique(roots)]
-    return [g for g in groups if len(g) >= 2]

@@ -13,21 +13,19 @@ Intervened concepts become hard 0/1 values; the others keep the network's probab
 """
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from again_mln.contract import contract
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
+from again_mln.graph import MAX_CONTRACTION_ENTRIES, FactorGraph
 
 STRATEGIES = ("switch", "iterate", "map")
 #: Gains below this are treated as zero, so float round-off cannot make ``iterate`` cycle.
 _MIN_GAIN = 1e-5
-#: Connected groups of concepts up to this size are maximised by enumeration in ``map``.
-_MAX_ENUMERATED_GROUP = 12
 
 
 @dataclass
@@ -156,40 +154,26 @@ def iterate(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor, max_rounds: in
 def map_assignment(graph: FactorGraph, probs: torch.Tensor, y: torch.Tensor, lam: float = 1.0) -> torch.Tensor:
     """Exact argmax_c S(c, y) + lam * sum_m log p_m(c_m) for each sample: (N, M) long.
 
-    Concepts that share no multi-concept rule are maximised one by one; each connected group of
-    concepts is maximised by enumeration when small and by an integer program otherwise.
+    Max-product variable elimination over the concept graph, batched over samples (in chunks
+    that keep the widest table under MAX_CONTRACTION_ENTRIES); an integer program per sample
+    when the graph is too dense for elimination.
     """
-    eps = torch.finfo(probs.dtype).tiny
-    evidence = lam * torch.stack([torch.log1p(-probs).clamp_min(math.log(eps)), probs.clamp_min(eps).log()], -1)
+    tiny = torch.finfo(probs.dtype).tiny
+    evidence = lam * torch.stack([torch.log1p(-probs).clamp_min(math.log(tiny)), probs.clamp_min(tiny).log()], -1)
     unary = graph.unary[y] + evidence  # (N, M, 2)
-    best = (unary[..., 1] > unary[..., 0]).long()
-    groups = graph.factor_components
-    if any(len(g) > _MAX_ENUMERATED_GROUP for g in groups):
+    order, width = graph.elimination_order()
+    chunk = MAX_CONTRACTION_ENTRIES // 2 ** (width + 1)
+    if chunk < 1:
         from again_mln.maxsat import solve_milp
 
-        extra = evidence.detach().cpu().numpy()
-        _, assignment = solve_milp(graph, y.cpu().numpy(), extra)
+        _, assignment = solve_milp(graph, y.cpu().numpy(), evidence.detach().cpu().numpy())
         return torch.as_tensor(assignment, device=graph.device)
-    for group in groups:
-        best[:, group] = _enumerate_group(graph, unary, y, torch.as_tensor(group, device=graph.device))
-    return best
-
-
-def _enumerate_group(graph: FactorGraph, unary: torch.Tensor, y: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
-    """Best joint assignment of one connected group of concepts, per sample: (N, |group|)."""
-    size = len(group)
-    table = torch.tensor(list(itertools.product([0, 1], repeat=size)), device=graph.device)  # (A, size)
-    group_unary = unary[:, group]  # (N, size, 2)
-    scores = (group_unary[..., 1] - group_unary[..., 0]) @ table.T.to(unary.dtype)  # (N, A)
-    F = len(graph._multi_rules)
-    factors = torch.isin(graph._factor_variables[:F, 0], group).nonzero().squeeze(1)
-    full = torch.zeros(len(table), graph.num_concepts, dtype=torch.long, device=graph.device)
-    full[:, group] = table
-    codes = (full[:, graph._factor_variables[factors]] * graph._factor_bits).sum(-1)  # (A, F_g)
-    values = graph._factor_values.reshape(graph._factor_truth.shape)[:, factors]  # (Kf, F_g, 2**R)
-    per_category = values.gather(2, codes.T[None].expand(len(values), -1, -1)).sum(1)  # (Kf, A)
-    scores = scores + per_category[y if len(values) > 1 else torch.zeros_like(y)]
-    return table[scores.argmax(1)]
+    parts = []
+    for start in range(0, len(y), chunk):
+        rows = slice(start, start + chunk)
+        factors = graph.factors(unary[rows], y[rows])
+        parts.append(contract(factors, graph.num_concepts, "max", order=order).argmax)
+    return torch.cat(parts) if parts else y.new_zeros(0, graph.num_concepts)
 
 
 def numpy_result(result: RectifyResult) -> dict[str, np.ndarray]:
