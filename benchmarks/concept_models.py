@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 import torch
 
@@ -28,6 +29,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     for mode in args.mode:
+        cpu_start = time.process_time()
         result = train_model(
             DataConfig(args.dataset, seed=args.seed, n_train=args.n_train),
             ModelConfig(args.model),
@@ -35,6 +37,7 @@ def main() -> None:
             progress=False, callback=lambda e: print(json.dumps(e), flush=True))
         print(json.dumps({"dataset": args.dataset, "model": args.model, "mode": mode, "epochs": args.epochs,
                           "threads": torch.get_num_threads(), "train_seconds": round(result.seconds, 1),
+                          "process_cpu_seconds": round(time.process_time() - cpu_start, 1),
                           **{k: round(v, 4) for k, v in result.metrics.items()}}), flush=True)
 
 

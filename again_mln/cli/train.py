@@ -22,7 +22,7 @@ def _print_epoch(entry: dict) -> None:
 @click.option("--mode", type=click.Choice(MODES), default="joint", show_default=True,
               help="joint = end-to-end; sequential = by-step; independent = head on true concepts.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Checkpoint to write (.pt).")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Network epochs [mnist 8, others 30].")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Network epochs [mnist 4, others 20].")
 @click.option("--head-epochs", type=click.IntRange(1), default=15, show_default=True,
               help="Category-head epochs of the two-step modes.")
 @click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
@@ -52,7 +52,7 @@ def train_command(dataset, kind, mode, output, epochs, head_epochs, batch_size, 
     data = DataConfig(dataset, seed=seed, n_train=n_train, n_test=n_test, mnist_root=mnist_root,
                       cub_root=cub_root, ews_table=ews_table, noise=noise)
     model = ModelConfig(kind, hidden=hidden, head=head, embedding_size=embedding_size)
-    training = TrainConfig(mode=mode, epochs=epochs or (8 if dataset == "mnist" else 30), head_epochs=head_epochs,
+    training = TrainConfig(mode=mode, epochs=epochs or (4 if dataset == "mnist" else 20), head_epochs=head_epochs,
                            batch_size=batch_size, lr=lr, concept_weight=concept_weight, seed=seed)
     result = train_model(data, model, training, output, device=device, progress=not quiet,
                          callback=None if quiet else _print_epoch)

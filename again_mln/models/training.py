@@ -78,6 +78,12 @@ def fit(model: ConceptModel, data: ConceptDataset, config: TrainConfig, device: 
     return history
 
 
+def concept_loss(logits: Tensor, concepts: Tensor) -> Tensor:
+    """Binary cross-entropy summed over the concepts and averaged over the batch (Koh et al.
+    2020): each concept weighs as much as in its own classifier, whatever the number of concepts."""
+    return F.binary_cross_entropy_with_logits(logits, concepts, reduction="none").sum(1).mean()
+
+
 def _optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
@@ -97,7 +103,7 @@ def _train_network(model: ConceptModel, data: ConceptDataset, config: TrainConfi
         for x, concepts, categories in batches:
             x, concepts, categories = x.to(device), concepts.to(device), categories.to(device)
             encoding = model.encode(x)
-            loss = config.concept_weight * F.binary_cross_entropy_with_logits(encoding.concept_logits, concepts)
+            loss = config.concept_weight * concept_loss(encoding.concept_logits, concepts)
             if with_category:
                 category_logits = model.classify(encoding, torch.sigmoid(encoding.concept_logits))
                 loss = loss + F.cross_entropy(category_logits, categories)
