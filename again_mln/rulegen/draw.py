@@ -1,4 +1,5 @@
-"""A picture of a rule set's factor graph (networkx + matplotlib), for ``again-mln inspect --graph``.
+"""A picture of a rule set's factor graph (networkx + matplotlib), for ``again-mln inspect --graph``
+and notebooks.
 
 Category variables sit on an inner circle, concept variables on an outer one (labelled
 radially, as their names are long), and each factor (one per rule) at the mean position of its
@@ -54,13 +55,9 @@ def _layout(graph: nx.Graph, ruleset: RuleSet, seed: int) -> dict:
     return position
 
 
-def draw_factor_graph(ruleset: RuleSet, path: str | os.PathLike, seed: int = 0) -> None:
-    """Draw the factor graph to an image file (format from the suffix: .png, .pdf, .svg, ...)."""
-    path = Path(path)
+def factor_graph_figure(ruleset: RuleSet, seed: int = 0) -> Figure:
+    """The factor graph drawn on a new figure (shown inline by Jupyter, or saved by the caller)."""
     figure = Figure(figsize=(12, 12))
-    suffix = path.suffix.lstrip(".").lower()
-    if suffix not in figure.canvas.get_supported_filetypes():
-        raise AgainError(f"{path}: unsupported image format {path.suffix!r}; use .png, .pdf or .svg")
     graph = factor_graph_nx(ruleset)
     position = _layout(graph, ruleset, seed)
     ax = figure.add_subplot()
@@ -86,5 +83,15 @@ def draw_factor_graph(ruleset: RuleSet, path: str | os.PathLike, seed: int = 0) 
     ax.legend(loc="upper right", fontsize=8)
     ax.margins(0.2)
     figure.suptitle(f"{len(factors):,} factors: green coexistence, red exclusion, grey other", fontsize=10)
+    return figure
+
+
+def draw_factor_graph(ruleset: RuleSet, path: str | os.PathLike, seed: int = 0) -> None:
+    """Draw the factor graph to an image file (format from the suffix: .png, .pdf, .svg, ...)."""
+    path = Path(path)
+    suffix = path.suffix.lstrip(".").lower()
+    if suffix not in Figure().canvas.get_supported_filetypes():
+        raise AgainError(f"{path}: unsupported image format {path.suffix!r}; use .png, .pdf or .svg")
+    figure = factor_graph_figure(ruleset, seed)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format=suffix, dpi=150)
