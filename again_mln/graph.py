@@ -124,7 +124,7 @@ class FactorGraph:
         violable = np.zeros((K, M, 2), bool)
         for j, i in enumerate(self._unary_rules.tolist()):
             violable[:, reduced[i].concepts[0], :] |= ~unary_truth[:, j, :]
-        self._unary_violable = torch.tensor(violable.reshape(-1), device=dev)
+        self._violable_by_concept = torch.tensor(violable.transpose(1, 0, 2).reshape(M, 2 * K), device=dev)
 
         # rules over >= 2 concepts: padded factors
         F = len(self._multi_rules)
@@ -146,8 +146,7 @@ class FactorGraph:
         self._factor_variables = torch.tensor(variables, device=dev)
         self._factor_truth = torch.tensor(truth, dtype=torch.float32, device=dev)
         self._factor_bits = torch.tensor(1 << np.arange(R), device=dev)
-        self._factor_row_start = torch.arange(F + 1, device=dev) * 2**R
-        self._unary_column = torch.arange(M, device=dev) * 2
+        self._factor_rows = torch.arange(F + 1, device=dev)
         self._compile_switch_tables(variables, multi_arity, R)
 
     def _compile_switch_tables(self, variables: np.ndarray, arity: np.ndarray, R: int) -> None:
@@ -206,12 +205,13 @@ class FactorGraph:
         unary = torch.zeros(K, M, 2, device=self.device, dtype=weights.dtype)
         unary = unary.index_add(1, self._unary_concept, self._unary_truth.to(weights.dtype) * weights[self._unary_rules][None, :, None])
         self.unary = unary
-        self._unary_flat = unary.reshape(-1)
+        self._unary_by_concept = unary.transpose(0, 1).reshape(M, 2 * K)  # (M, 2K): column 2k + value
         factor_weight = torch.cat([weights[self._multi_rules], weights.new_zeros(1)])
         self._factor_weight = factor_weight
         values = self._factor_truth.to(weights.dtype) * factor_weight[None, :, None]  # (Kf, F+1, W)
         self._factor_values = values.reshape(-1)
-        self._interaction = _joint_flip_interaction(values).reshape(-1) if self._holder.shape[-1] else None
+        self._factor_value_table = values
+        self._interaction = _joint_flip_interaction(values).flatten(2) if self._holder.shape[-1] else None
         for cached in ("s_max",):
             self.__dict__.pop(cached, None)
 
@@ -227,19 +227,29 @@ class FactorGraph:
             raise AgainError(f"categories: ids must lie in 0..{self.num_categories - 1}")
         return concepts.long(), categories
 
-    def _factor_index(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """(N, F+1) flat index into the factor tables: each factor's row for category y, column
-        given by its concepts' values under c (bit j = value of the factor's j-th concept)."""
-        index = self._factor_row_start + c[:, self._factor_variables[:, 0]]
+    # The hot paths below work concept-major: concepts as (M, N) and factors as (F+1, N), so every
+    # lookup is a row gather (``index_select``/``gather`` along rows), which is many times faster
+    # on a CPU than advanced indexing of (N, M) columns.
+    def _codes(self, cT: torch.Tensor) -> torch.Tensor:
+        """(F+1, N) column of each factor's table under concepts cT (M, N): bit j = j-th concept."""
+        codes = cT.index_select(0, self._factor_variables[:, 0])
         for j in range(1, self.max_arity):
-            index = index + (c[:, self._factor_variables[:, j]] << j)
-        if self._factor_truth.shape[0] > 1:
-            index = index + y[:, None] * self._factor_truth[0].numel()
-        return index
+            codes = codes + (cT.index_select(0, self._factor_variables[:, j]) << j)
+        return codes
 
-    def _unary_index(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """(N, M) flat index into the unary tables (K, M, 2) for category y and values c."""
-        return y[:, None] * (2 * self.num_concepts) + self._unary_column + c
+    def _lookup(self, table: torch.Tensor, columns: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """table[k(y_n), rows[f], columns[f, n]] for factor tables (Kf, F+1, W): (len(rows), N).
+
+        ``rows`` defaults to every factor; k(y) is y when the tables depend on the category."""
+        if table.shape[0] == 1:
+            return (table[0] if rows is None else table[0].index_select(0, rows)).gather(1, columns)
+        rows = self._factor_rows if rows is None else rows
+        start = (y[None, :] * table.shape[1] + rows[:, None]) * table.shape[2]
+        return table.reshape(-1).take(start + columns)
+
+    def _unary_lookup(self, table: torch.Tensor, cT: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """table[m, 2 y_n + c[m, n]] for per-concept tables (M, 2K): (M, N)."""
+        return table.gather(1, 2 * y[None, :] + cT)
 
     def score(self, concepts: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
         """S(c, y) = sum_i w_i psi_i(c, y) for binary concepts (N, M) and categories (N,)."""
@@ -247,8 +257,11 @@ class FactorGraph:
         return self._score(c, y)
 
     def _score(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        unary = self._unary_flat[self._unary_index(c, y)].sum(1)
-        return self.const[y] + unary + self._factor_values[self._factor_index(c, y)].sum(1)
+        return self._score_t(c.T.contiguous(), y)
+
+    def _score_t(self, cT: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        unary = self._unary_lookup(self._unary_by_concept, cT, y).sum(0)
+        return self.const[y] + unary + self._lookup(self._factor_value_table, self._codes(cT), y).sum(0)
 
     def rule_truth(self, concepts: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
         """psi_i(c, y) for every rule (N, R), float 0/1; S = rule_truth @ weights."""
@@ -258,7 +271,8 @@ class FactorGraph:
         if len(self._unary_rules):
             value = c[:, self._unary_concept]  # (N, R1)
             out[:, self._unary_rules] = self._unary_truth[y].gather(2, value[..., None]).squeeze(-1)
-        out[:, self._multi_rules] = self._factor_truth.reshape(-1)[self._factor_index(c, y)[:, :-1]]
+        truth = self._lookup(self._factor_truth, self._codes(c.T.contiguous()), y)
+        out[:, self._multi_rules] = truth[:-1].T
         return out
 
     # ------------------------------------------------------------------- all-assignment scores
@@ -267,12 +281,10 @@ class FactorGraph:
         a = assignments.long()
         unary_on = self.unary[:, :, 1] - self.unary[:, :, 0]  # (K, M)
         scores = self.const + self.unary[:, :, 0].sum(1) + a.to(unary_on.dtype) @ unary_on.T
-        K, rows = self.num_categories, self._factor_truth.shape[0]
-        index = self._factor_index(a, torch.zeros(len(a), dtype=torch.long, device=self.device))  # category 0
-        if rows == 1:
-            return scores + self._factor_values[index].sum(1, keepdim=True)
-        shift = torch.arange(K, device=self.device) * self._factor_truth[0].numel()
-        return scores + self._factor_values[index[:, None, :] + shift[:, None]].sum(-1)
+        codes = self._codes(a.T.contiguous())  # (F+1, B)
+        values = self._factor_value_table  # (Kf, F+1, W)
+        per_category = values.gather(2, codes[None].expand(len(values), -1, -1)).sum(1)  # (Kf, B)
+        return scores + per_category.T
 
     def _enumerate(self, reduce, chunk: int | None = None) -> torch.Tensor:
         """Reduce S(c, k) over all 2**M assignments, chunk by chunk: (K,). Not for gradients."""
@@ -330,15 +342,19 @@ class FactorGraph:
         return ~(margin > (math.log(threshold) if threshold > 0 else -math.inf))
 
     # ---------------------------------------------------------------- intervention switch gains
-    def flip_gains(self, c: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """S(c xor e_m) - S(c) for every concept (N, M), and the factor index (N, F+1) of c."""
-        unary_index = self._unary_index(c, y)
-        gains = self._unary_flat[unary_index ^ 1] - self._unary_flat[unary_index]
-        index = self._factor_index(c, y)
-        before = self._factor_values[index]
+    def flip_gains(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """S(c xor e_m) - S(c) for every concept: (N, M)."""
+        return self._flip_gains_t(c.T.contiguous(), y)[0].T
+
+    def _flip_gains_t(self, cT: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Single-flip gains (M, N) and the factor codes (F+1, N) of concepts cT (M, N)."""
+        gains = self._unary_lookup(self._unary_by_concept, cT ^ 1, y) - self._unary_lookup(self._unary_by_concept, cT, y)
+        codes = self._codes(cT)
+        before = self._lookup(self._factor_value_table, codes, y)
         for j in range(self.max_arity):
-            gains.index_add_(1, self._factor_variables[:, j], self._factor_values[index ^ (1 << j)] - before)
-        return gains, index
+            change = self._lookup(self._factor_value_table, codes ^ (1 << j), y) - before
+            gains.index_add_(0, self._factor_variables[:, j], change)
+        return gains, codes
 
     def switch_gains(self, c: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The candidates of the intervention switch (METHOD.md Eq. 4), as gains s = S(c xor t) - S(c):
@@ -347,25 +363,30 @@ class FactorGraph:
         * ``multi`` (N, F, T): flipping subset t of the concepts of rule f, where f is violated;
           -inf where f is satisfied or t does not exist for f's arity.
         """
-        single, index = self.flip_gains(c, y)
-        neg_inf = torch.tensor(-math.inf, device=self.device)
-        unary = torch.where(self._unary_violable[self._unary_index(c, y)], single, neg_inf)
+        unary, multi = self._switch_gains_t(c.T.contiguous(), y)
+        return unary.T, multi.permute(2, 0, 1)
+
+    def _switch_gains_t(self, cT: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`switch_gains` concept-major: unary (M, N) and multi (F, T, N)."""
+        single, codes = self._flip_gains_t(cT, y)
+        neg_inf = torch.tensor(-math.inf, device=self.device, dtype=single.dtype)
+        unary = torch.where(self._unary_lookup(self._violable_by_concept, cT, y), single, neg_inf)
         F = len(self._multi_rules)
         if F == 0:
-            return unary, single.new_zeros(len(c), 0, 0)
-        violated = self._factor_truth.reshape(-1)[index[:, :F]] == 0  # (N, F)
-        per_position = [single[:, self._factor_variables[:F, j]] for j in range(self.max_arity)]  # R x (N, F)
-        gains = []
-        for mask in self._subset_bits.tolist():
-            gains.append(sum(per_position[j] for j in range(self.max_arity) if mask >> j & 1))
+            return unary, single.new_zeros(0, 0, cT.shape[1])
+        violated = self._lookup(self._factor_truth, codes, y)[:F] == 0  # (F, N)
+        per_position = [single.index_select(0, self._factor_variables[:F, j]) for j in range(self.max_arity)]
+        gains = [sum(per_position[j] for j in range(self.max_arity) if mask >> j & 1) for mask in self._subset_bits.tolist()]
         if self._interaction is not None:
             width = self._factor_truth.shape[2]
             for u, t in enumerate(self._multi_bit_subsets):
                 for l in range(self._holder.shape[-1]):
-                    holder = index[:, self._holder[:, u, l]] * width + self._holder_bits[:, u, l]
-                    gains[t] = gains[t] + self._interaction[holder]
-        gain = torch.stack(gains, -1)  # (N, F, T)
-        return unary, torch.where(violated[:, :, None] & self._subset_valid, gain, neg_inf)
+                    holder = self._holder[:, u, l]
+                    columns = codes.index_select(0, holder) * width + self._holder_bits[:, u, l, None]
+                    gains[t] = gains[t] + self._lookup(self._interaction, columns, y, rows=holder)
+        gain = torch.stack(gains, 1)  # (F, T, N)
+        usable = violated[:, None, :] & self._subset_valid[:, :, None]
+        return unary, torch.where(usable, gain, neg_inf)
 
     def subset_concepts(self) -> torch.Tensor:
         """(F, T, M) bool: the concepts that subset t of multi-concept rule f flips (for valid t)."""
@@ -378,6 +399,17 @@ class FactorGraph:
         return out.scatter_add_(2, target, chosen.long()) > 0
 
     # ---------------------------------------------------------------------------- structure
+    def concept_dependent(self) -> torch.Tensor:
+        """(K, R) bool: whether rule i's truth under category k changes with the concepts, i.e. its
+        reduced truth table is not constant. Rules made true (or false) by the category evidence
+        alone are False; the logic satisfaction metric leaves them out."""
+        out = torch.zeros(self.num_categories, len(self.ruleset.rules), dtype=torch.bool, device=self.device)
+        unary = self._unary_truth  # (K, R1, 2)
+        out[:, self._unary_rules] = unary[..., 0] != unary[..., 1]
+        multi = self._factor_truth[:, :-1]  # (Kf, F, W) without the dummy factor
+        out[:, self._multi_rules] = (multi.amax(-1) != multi.amin(-1)).expand(self.num_categories, -1)
+        return out
+
     @property
     def factor_scopes(self) -> list[tuple[int, ...]]:
         """The concepts of each multi-concept rule, in table-bit order (bit j = the j-th concept)."""

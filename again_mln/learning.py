@@ -134,7 +134,7 @@ def _pll_objective(graph: FactorGraph, concepts: np.ndarray, categories: np.ndar
 
     def objective(weights: torch.Tensor) -> torch.Tensor:
         graph.set_weights(weights)
-        gains = graph.flip_gains(c, y)[0]  # S(c xor e_m) - S(c), (N', M)
+        gains = graph.flip_gains(c, y)  # S(c xor e_m) - S(c), (N', M)
         return share @ torch.nn.functional.softplus(gains.double()).sum(1)
 
     return objective

@@ -94,61 +94,69 @@ def rectify(
 
 
 def _flips_of_rules(graph: FactorGraph, chosen: torch.Tensor, subset: torch.Tensor) -> torch.Tensor:
-    """(N, M) bool: the concepts flipped when rule f (where ``chosen[n, f]``) flips subset[n, f]."""
-    N, F = chosen.shape
-    positions = torch.arange(graph.max_arity, device=graph.device)
-    bits = graph._subset_bits[subset]  # (N, F)
-    on = ((bits[..., None] >> positions) & 1).bool() & chosen[..., None]  # (N, F, R)
-    target = graph._factor_variables[:F].expand(N, -1, -1).reshape(N, -1)
-    out = torch.zeros(N, graph.num_concepts, device=graph.device, dtype=torch.long)
-    return out.scatter_add_(1, target, on.reshape(N, -1).long()) > 0
+    """(M, N) bool: the concepts flipped when each rule f with ``chosen[f, n]`` flips its subset
+    ``subset[f, n]`` (concept-major, like the graph's hot paths)."""
+    F = chosen.shape[0]
+    bits = graph._subset_bits[subset]  # (F, N)
+    flips = torch.zeros(graph.num_concepts, chosen.shape[1], dtype=torch.long, device=graph.device)
+    for j in range(graph.max_arity):
+        on = ((bits >> j) & 1).bool() & chosen
+        flips.index_add_(0, graph._factor_variables[:F, j], on.long())
+    return flips > 0
+
+
+def _switch_flips_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    unary, multi = graph._switch_gains_t(cT, y)
+    flips = unary > 0
+    if multi.shape[0]:
+        best, subset = multi.max(1)  # (F, N)
+        flips |= _flips_of_rules(graph, best > 0, subset)
+    return flips
 
 
 def switch_flips(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The interactive intervention switch: (N, M) bool mask of concepts to flip.
+    """The interactive intervention switch: (N, M) 0/1 mask of concepts to flip.
 
     For every violated rule the best subset flip t (largest s(t) = S(c xor t) - S(c)) is a
     candidate when s(t) > 0; a concept is flipped when any candidate flips it.
     """
-    unary, multi = graph.switch_gains(c, y)
-    flips = unary > 0
-    if multi.shape[1]:
-        best, subset = multi.max(-1)
-        flips |= _flips_of_rules(graph, best > 0, subset)
-    return flips.long()
+    return _switch_flips_t(graph, c.T.contiguous(), y).T.long()
 
 
-def iterate(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor, max_rounds: int | None = None) -> torch.Tensor:
-    """Apply the single best improving candidate of the switch until none improves S.
-
-    Every applied flip raises S by its exact gain, so S never decreases and the loop ends
-    (a cap of ``max_rounds``, default 4 M, only guards against pathological weights).
-    """
-    c = c.clone()
+def _iterate_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, max_rounds: int | None = None) -> torch.Tensor:
+    cT = cT.clone()
     M = graph.num_concepts
-    active = torch.arange(len(c), device=graph.device)
+    active = torch.arange(cT.shape[1], device=graph.device)
     for _ in range(max_rounds or 4 * M):
         if not len(active):
             break
-        unary, multi = graph.switch_gains(c[active], y[active])
-        T = multi.shape[2] if multi.ndim == 3 else 0
-        gains = torch.cat([unary, multi.reshape(len(active), -1)], 1)
-        best, index = gains.max(1)
+        unary, multi = graph._switch_gains_t(cT[:, active], y[active])
+        F, T = multi.shape[:2]
+        best, index = torch.cat([unary, multi.reshape(F * T, len(active))]).max(0)
         improving = best > _MIN_GAIN
         active, index = active[improving], index[improving]
         if not len(active):
             break
+        columns = torch.arange(len(active), device=graph.device)
         single = index < M
-        flips = torch.zeros(len(active), M, dtype=torch.bool, device=graph.device)
-        flips[single.nonzero().squeeze(1), index[single]] = True
-        if T:
-            position = index.clamp(min=M) - M
-            rule, subset = position // T, position % T
-            chosen = torch.zeros(len(active), multi.shape[1], dtype=torch.bool, device=graph.device)
-            chosen[torch.arange(len(active), device=graph.device), rule] = ~single
-            flips |= _flips_of_rules(graph, chosen, subset[:, None].expand(-1, multi.shape[1]))
-        c[active] ^= flips.long()
-    return c
+        flips = torch.zeros(M, len(active), dtype=torch.bool, device=graph.device)
+        flips[index[single], columns[single]] = True
+        if F:
+            rule, subset = (index - M).clamp(min=0) // T, (index - M).clamp(min=0) % T
+            chosen = torch.zeros(F, len(active), dtype=torch.bool, device=graph.device)
+            chosen[rule, columns] = ~single
+            flips |= _flips_of_rules(graph, chosen, subset[None].expand(F, -1))
+        cT[:, active] ^= flips.long()
+    return cT
+
+
+def iterate(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor, max_rounds: int | None = None) -> torch.Tensor:
+    """Apply the single best improving candidate of the switch until none improves S: (N, M).
+
+    Every applied flip raises S by its exact gain, so S never decreases and the loop ends
+    (a cap of ``max_rounds``, default 4 M, only guards against pathological weights).
+    """
+    return _iterate_t(graph, c.T.contiguous(), y, max_rounds).T
 
 
 def map_assignment(graph: FactorGraph, probs: torch.Tensor, y: torch.Tensor, lam: float = 1.0) -> torch.Tensor:
