@@ -72,6 +72,17 @@ def test_cem_contributions_decompose_a_linear_head():
     torch.testing.assert_close(scores.sum(1) + bias, logits.max(1).values, rtol=1e-4, atol=1e-4)
 
 
+
+def test_cem_contributions_of_given_concepts_decompose_the_head_on_them():
+    train = toy_data(64)
+    model = build_model(ModelConfig("cem", input_shape=[8], hidden=16, embedding_size=4), train.concept_names,
+                        train.category_names, train_x=train.x)
+    rectified = train.concepts  # any concept probabilities, e.g. rectified ones
+    categories = torch.zeros(len(train), dtype=torch.long)
+    scores = model.contributions(train.x, categories, concept_probs=rectified)
+    logits = model.classify(model.encode(train.x), rectified)
+    torch.testing.assert_close(scores.sum(1) + model.category_head.bias[0], logits[:, 0], rtol=1e-4, atol=1e-4)
+
 def test_cnn_on_synthetic_mnist_one_short_epoch():
     data = load_dataset(DataConfig("mnist", n_train=256, n_test=64), "train")
     model = build_model(ModelConfig("cbm", input_shape=[1, 56, 56]), data.concept_names, data.category_names)

@@ -44,13 +44,17 @@ class ConceptEmbeddingModel(ConceptModel):
     def classify(self, encoding: Encoding, concept_probs: Tensor) -> Tensor:
         return self.category_head(self.mix(encoding, concept_probs).flatten(1))
 
-    def contributions(self, x: Tensor, categories: Tensor | None = None) -> Tensor:
+    def contributions(self, x: Tensor, categories: Tensor | None = None,
+                      concept_probs: Tensor | None = None) -> Tensor:
         """Per-concept contribution ``(N, M)`` to the logit of ``categories`` (default: the
         predicted ones): gradient x input summed over each concept's embedding, which is exactly
-        the concept's term of the logit when the head is linear."""
+        the concept's term of the logit when the head is linear. ``concept_probs`` (default: the
+        network's own) mixes the embeddings, e.g. rectified concepts for the contributions after
+        rectification."""
         with torch.enable_grad():
             encoding = self.encode(x)
-            mixed = self.mix(encoding, torch.sigmoid(encoding.concept_logits)).detach().requires_grad_(True)
+            probs = torch.sigmoid(encoding.concept_logits) if concept_probs is None else concept_probs
+            mixed = self.mix(encoding, probs).detach().requires_grad_(True)
             logits = self.category_head(mixed.flatten(1))
             if categories is None:
                 categories = logits.argmax(1)
