@@ -183,6 +183,8 @@ class FactorGraph:
         dev = self.device
         self._subset_bits = torch.tensor(subsets, device=dev)
         self._subset_valid = torch.tensor(valid, device=dev)
+        self._subset_penalty = torch.where(self._subset_valid, 0.0, -math.inf)
+        self._partial_subsets = [t for t in range(len(subsets)) if not valid[:, t].all()]
         self._multi_bit_subsets = multi_bit
         self._holder = torch.tensor(holder, device=dev)
         self._holder_bits = torch.tensor(holder_bits, device=dev)
@@ -234,7 +236,7 @@ class FactorGraph:
         """(F+1, N) column of each factor's table under concepts cT (M, N): bit j = j-th concept."""
         codes = cT.index_select(0, self._factor_variables[:, 0])
         for j in range(1, self.max_arity):
-            codes = codes + (cT.index_select(0, self._factor_variables[:, j]) << j)
+            codes += (cT << j).index_select(0, self._factor_variables[:, j])
         return codes
 
     def _lookup(self, table: torch.Tensor, columns: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -259,9 +261,11 @@ class FactorGraph:
     def _score(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self._score_t(c.T.contiguous(), y)
 
-    def _score_t(self, cT: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _score_t(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+        """S for concept-major cT (M, N); ``codes`` are its factor codes when already known."""
+        codes = self._codes(cT) if codes is None else codes
         unary = self._unary_lookup(self._unary_by_concept, cT, y).sum(0)
-        return self.const[y] + unary + self._lookup(self._factor_value_table, self._codes(cT), y).sum(0)
+        return self.const[y] + unary + self._lookup(self._factor_value_table, codes, y).sum(0)
 
     def rule_truth(self, concepts: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
         """psi_i(c, y) for every rule (N, R), float 0/1; S = rule_truth @ weights."""
@@ -335,10 +339,14 @@ class FactorGraph:
     # ------------------------------------------------------------------------------- detection
     def detect(self, concept_probs: torch.Tensor, categories: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
         """Flag explanations that fail Eq. 3: pass iff S(c_hat, y) - S_max(y) > ln d. (N,) bool."""
+        c, y = self._prepare(torch.as_tensor(concept_probs) > 0.5, categories)
+        return self.fails_detection(self._score(c, y), y, threshold)
+
+    def fails_detection(self, scores: torch.Tensor, categories: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
+        """Eq. 3 on scores already computed: True where S - S_max(y) <= ln d."""
         if not 0.0 <= threshold <= 1.0:
             raise AgainError(f"detection threshold d must lie in [0, 1], got {threshold}")
-        c, y = self._prepare(torch.as_tensor(concept_probs) > 0.5, categories)
-        margin = self._score(c, y) - self.s_max[y]
+        margin = scores - self.s_max[categories]
         return ~(margin > (math.log(threshold) if threshold > 0 else -math.inf))
 
     # ---------------------------------------------------------------- intervention switch gains
@@ -346,10 +354,10 @@ class FactorGraph:
         """S(c xor e_m) - S(c) for every concept: (N, M)."""
         return self._flip_gains_t(c.T.contiguous(), y)[0].T
 
-    def _flip_gains_t(self, cT: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _flip_gains_t(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Single-flip gains (M, N) and the factor codes (F+1, N) of concepts cT (M, N)."""
         gains = self._unary_lookup(self._unary_by_concept, cT ^ 1, y) - self._unary_lookup(self._unary_by_concept, cT, y)
-        codes = self._codes(cT)
+        codes = self._codes(cT) if codes is None else codes
         before = self._lookup(self._factor_value_table, codes, y)
         for j in range(self.max_arity):
             change = self._lookup(self._factor_value_table, codes ^ (1 << j), y) - before
@@ -363,17 +371,20 @@ class FactorGraph:
         * ``multi`` (N, F, T): flipping subset t of the concepts of rule f, where f is violated;
           -inf where f is satisfied or t does not exist for f's arity.
         """
-        unary, multi = self._switch_gains_t(c.T.contiguous(), y)
-        return unary.T, multi.permute(2, 0, 1)
+        unary, gains, violated = self._switch_gains_t(c.T.contiguous(), y)
+        multi = torch.stack(gains, -1).masked_fill(~violated[:, :, None], -math.inf)  # (F, N, T)
+        return unary.T, multi.transpose(0, 1)
 
-    def _switch_gains_t(self, cT: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`switch_gains` concept-major: unary (M, N) and multi (F, T, N)."""
-        single, codes = self._flip_gains_t(cT, y)
-        neg_inf = torch.tensor(-math.inf, device=self.device, dtype=single.dtype)
-        unary = torch.where(self._unary_lookup(self._violable_by_concept, cT, y), single, neg_inf)
+    def _switch_gains_t(
+        self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """Concept-major candidates: unary gains (M, N) (-inf where no violated unary rule), for
+        each subset mask t = 1 .. 2**R - 1 the gains of flipping it in every multi-concept rule
+        (T x (F, N); -inf where the rule has no such subset), and which of those rules are
+        violated (F, N)."""
+        single, codes = self._flip_gains_t(cT, y, codes)
+        unary = single.masked_fill(~self._unary_lookup(self._violable_by_concept, cT, y), -math.inf)
         F = len(self._multi_rules)
-        if F == 0:
-            return unary, single.new_zeros(0, 0, cT.shape[1])
         violated = self._lookup(self._factor_truth, codes, y)[:F] == 0  # (F, N)
         per_position = [single.index_select(0, self._factor_variables[:F, j]) for j in range(self.max_arity)]
         gains = [sum(per_position[j] for j in range(self.max_arity) if mask >> j & 1) for mask in self._subset_bits.tolist()]
@@ -384,9 +395,9 @@ class FactorGraph:
                     holder = self._holder[:, u, l]
                     columns = codes.index_select(0, holder) * width + self._holder_bits[:, u, l, None]
                     gains[t] = gains[t] + self._lookup(self._interaction, columns, y, rows=holder)
-        gain = torch.stack(gains, 1)  # (F, T, N)
-        usable = violated[:, None, :] & self._subset_valid[:, :, None]
-        return unary, torch.where(usable, gain, neg_inf)
+        for t in self._partial_subsets:  # subsets that some lower-arity rule does not have
+            gains[t] = gains[t] + self._subset_penalty[:, t, None]
+        return unary, gains, violated
 
     def subset_concepts(self) -> torch.Tensor:
         """(F, T, M) bool: the concepts that subset t of multi-concept rule f flips (for valid t)."""

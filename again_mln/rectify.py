@@ -73,44 +73,55 @@ def rectify(
         raise AgainError(f"lam must be a finite number >= 0, got {lam}")
     probs = check_probabilities(concept_probs, graph.num_concepts).to(graph.device, torch.float32)
     c_hat, y = graph._prepare(probs > 0.5, categories)
-    flagged = graph.detect(probs, y, threshold)
-    fixed = c_hat.clone()
+    cT = c_hat.T.contiguous()  # concept-major, as the graph's hot paths want
+    codes = graph._codes(cT)
+    score_before = graph._score_t(cT, y, codes)
+    flagged = graph.fails_detection(score_before, y, threshold)
+    fixedT, score_after = cT, score_before
     rows = flagged.nonzero().squeeze(1)
     if len(rows):
+        everyone = len(rows) == len(y)
+        sub_cT, sub_y, sub_codes = (cT, y, codes) if everyone else (cT[:, rows], y[rows], codes[:, rows])
         if strategy == "switch":
-            fixed[rows] = c_hat[rows] ^ switch_flips(graph, c_hat[rows], y[rows])
+            repaired = sub_cT ^ _switch_flips_t(graph, sub_cT, sub_y, sub_codes).long()
         elif strategy == "iterate":
-            fixed[rows] = iterate(graph, c_hat[rows], y[rows])
+            repaired = _iterate_t(graph, sub_cT, sub_y)
         else:
-            fixed[rows] = map_assignment(graph, probs[rows], y[rows], lam)
-    mask = fixed != c_hat
+            repaired = map_assignment(graph, probs if everyone else probs[rows], sub_y, lam).T
+        fixedT = repaired if everyone else cT.index_copy(1, rows, repaired)
+        score_after = graph._score_t(fixedT, y)
+    mask = (fixedT != cT).T
     return RectifyResult(
-        rectified=torch.where(mask, fixed.to(probs.dtype), probs),
+        rectified=torch.where(mask, fixedT.T.to(probs.dtype), probs),
         mask=mask,
         flagged=flagged,
-        score_before=graph._score(c_hat, y),
-        score_after=graph._score(fixed, y),
+        score_before=score_before,
+        score_after=score_after,
     )
 
 
 def _flips_of_rules(graph: FactorGraph, chosen: torch.Tensor, subset: torch.Tensor) -> torch.Tensor:
     """(M, N) bool: the concepts flipped when each rule f with ``chosen[f, n]`` flips its subset
-    ``subset[f, n]`` (concept-major, like the graph's hot paths)."""
+    number ``subset[f, n]`` (bit mask ``subset + 1``), concept-major like the graph's hot paths."""
     F = chosen.shape[0]
-    bits = graph._subset_bits[subset]  # (F, N)
-    flips = torch.zeros(graph.num_concepts, chosen.shape[1], dtype=torch.long, device=graph.device)
+    bits = (subset + 1).to(torch.int32)
+    flips = torch.zeros(graph.num_concepts, chosen.shape[1], dtype=torch.int32, device=graph.device)
     for j in range(graph.max_arity):
-        on = ((bits >> j) & 1).bool() & chosen
-        flips.index_add_(0, graph._factor_variables[:F, j], on.long())
+        on = (bits & (1 << j)).bool() & chosen
+        flips.index_add_(0, graph._factor_variables[:F, j], on.to(torch.int32))
     return flips > 0
 
 
-def _switch_flips_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    unary, multi = graph._switch_gains_t(cT, y)
+def _switch_flips_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+    unary, gains, violated = graph._switch_gains_t(cT, y, codes)
     flips = unary > 0
-    if multi.shape[0]:
-        best, subset = multi.max(1)  # (F, N)
-        flips |= _flips_of_rules(graph, best > 0, subset)
+    if gains:
+        best, subset = gains[0], torch.zeros_like(violated, dtype=torch.uint8)
+        for t, gain in enumerate(gains[1:], start=1):  # the best subset per rule, first on ties
+            better = gain > best
+            best = torch.maximum(gain, best)
+            subset.masked_fill_(better, t)
+        flips |= _flips_of_rules(graph, (best > 0) & violated, subset)
     return flips
 
 
@@ -130,8 +141,9 @@ def _iterate_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, max_rounds
     for _ in range(max_rounds or 4 * M):
         if not len(active):
             break
-        unary, multi = graph._switch_gains_t(cT[:, active], y[active])
-        F, T = multi.shape[:2]
+        unary, gains, violated = graph._switch_gains_t(cT[:, active], y[active])
+        F, T = violated.shape[0], len(gains)
+        multi = torch.stack(gains, 1).masked_fill(~violated[:, None, :], -math.inf) if T else unary[:0]
         best, index = torch.cat([unary, multi.reshape(F * T, len(active))]).max(0)
         improving = best > _MIN_GAIN
         active, index = active[improving], index[improving]
