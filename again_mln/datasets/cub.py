@@ -61,18 +61,22 @@ def cub_concepts(root: str | os.PathLike | None = None) -> tuple[np.ndarray, lis
 
 def cub_category_names(root: str | os.PathLike | None = None) -> list[str]:
     """The 200 category names of ``classes.txt`` (``001.Black_footed_Albatross`` ...)."""
-    return [line.split(maxsplit=1)[1] for line in _read_lines(find_cub(root) / "classes.txt")]
+    path = find_cub(root) / "classes.txt"
+    names = []
+    for number, line in enumerate(_read_lines(path), start=1):
+        fields = line.split(maxsplit=1)
+        if len(fields) != 2:
+            raise located(path, number, "expected '<id> <category name>'")
+        names.append(fields[1])
+    return names
 
 
 def class_concept_frequencies(root: str | os.PathLike | None = None) -> np.ndarray:
     """``(200, 112)`` fraction of each category's images annotated with each concept."""
-    cub = find_cub(root)
-    path = cub / "attributes" / "class_attribute_labels_continuous.txt"
-    if not path.is_file():
-        raise AgainError(f"{path}: file not found; {DOWNLOAD_HINT}")
-    table = np.loadtxt(path, dtype=np.float64)
+    from again_mln.rulegen.cub import read_cub_scores  # the validated reader the rule builder uses
+
     index, _ = cub_concepts(root)
-    return table[:, index] / 100.0
+    return read_cub_scores(root).scores[:, index] / 100.0
 
 
 def _image_categories(cub: Path) -> np.ndarray:

@@ -37,6 +37,8 @@ def load_mnist_categories(path: str | os.PathLike | None = None) -> tuple[list[s
     Lines are ``<name>: <digit> <digit> <digit> <digit>``; ``#`` starts a comment.
     """
     path = Path(path) if path is not None else rules_file(CATEGORY_FILE)
+    if not path.is_file():
+        raise AgainError(f"{path}: no such category mapping file")
     names: list[str] = []
     digit_sets: list[list[int]] = []
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
