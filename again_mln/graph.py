@@ -211,7 +211,6 @@ class FactorGraph:
         factor_weight = torch.cat([weights[self._multi_rules], weights.new_zeros(1)])
         self._factor_weight = factor_weight
         values = self._factor_truth.to(weights.dtype) * factor_weight[None, :, None]  # (Kf, F+1, W)
-        self._factor_values = values.reshape(-1)
         self._factor_value_table = values
         self._interaction = _joint_flip_interaction(values).flatten(2) if self._holder.shape[-1] else None
         for cached in ("s_max",):
@@ -427,6 +426,12 @@ class FactorGraph:
         variables = self._factor_variables.tolist()
         return [tuple(variables[f][:r]) for f, r in enumerate(self._factor_arity)]
 
+    @property
+    def factor_tables(self) -> torch.Tensor:
+        """Weighted truth tables of the multi-concept rules, (K or 1, F, 2**R); entry [k, f, a] is
+        w_f psi_f under category k and the assignment whose bit j is the j-th concept of f."""
+        return self._factor_value_table[:, :-1]
+
     def factors(
         self,
         unary: torch.Tensor | None = None,
@@ -444,7 +449,7 @@ class FactorGraph:
         unary = (pick(self.unary) if unary is None else unary).to(dtype)
         factors = [Factor((), pick(self.const).to(dtype))]
         factors += [Factor((m,), unary[:, m]) for m in range(self.num_concepts)]
-        values = self._factor_values.reshape(self._factor_truth.shape).to(dtype)  # (Kf, F+1, W)
+        values = self.factor_tables.to(dtype)  # (Kf, F, W)
         if values.shape[0] > 1:
             values = pick(values)
         for f, scope in enumerate(self.factor_scopes):

@@ -26,9 +26,9 @@ class _Program:
 
     def __init__(self, graph: "FactorGraph"):
         M = graph.num_concepts
-        variables = graph._factor_variables[:-1].cpu().numpy()
-        self.arity = arity = np.asarray(graph._factor_arity, dtype=np.int64)
-        self.values = graph._factor_values.reshape(graph._factor_truth.shape)[:, :-1].detach().cpu().numpy()
+        scopes = graph.factor_scopes
+        self.arity = arity = np.array([len(scope) for scope in scopes], dtype=np.int64)
+        self.values = graph.factor_tables.detach().cpu().numpy()
         self.unary = graph.unary.detach().cpu().numpy()
         self.const = graph.const.detach().cpu().numpy()
         offsets = M + np.concatenate([[0], np.cumsum(2**arity)])[:-1]  # first z column of each factor
@@ -44,7 +44,7 @@ class _Program:
             for j in range(r):
                 on = assignments[(assignments >> j) & 1 == 1]
                 rows += [row] * (len(on) + 1)
-                cols += list(start + on) + [int(variables[f, j])]
+                cols += list(start + on) + [scopes[f][j]]
                 data += [1.0] * len(on) + [-1.0]
                 row += 1
         bound = np.zeros(row)
