@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -253,10 +253,3 @@ class RuleSet:
         new_weight = iter(float(w) for w in weights)
         rules = [r if r.hard else Rule(r.formula, next(new_weight), r.fixed, r.comments) for r in self.rules]
         return RuleSet(self.concepts, self.categories, rules, self.header)
-
-
-def evaluate_rules(
-    rules: Iterable[Rule], assignment: Mapping[Atom, torch.Tensor]
-) -> torch.Tensor:
-    """Truth of each rule (last axis) under an assignment of every atom to a bool tensor."""
-    return torch.stack([r.formula.evaluate(assignment.__getitem__) for r in rules], dim=-1)
