@@ -43,6 +43,8 @@ class TrainConfig:
 
 
 EpochCallback = Callable[[dict[str, Any]], None]
+#: ``(model, x, concepts, categories) -> x'``: replaces each training batch's inputs (adversarial training)
+Perturbation = Callable[[ConceptModel, Tensor, Tensor, Tensor], Tensor]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -55,9 +57,11 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def fit(model: ConceptModel, data: ConceptDataset, config: TrainConfig, device: torch.device | str = "cpu",
-        progress: bool = True, callback: EpochCallback | None = None) -> list[dict[str, Any]]:
+        progress: bool = True, callback: EpochCallback | None = None,
+        perturb: Perturbation | None = None) -> list[dict[str, Any]]:
     """Train ``model`` on ``data`` in place; returns one metrics dict per epoch (also passed to
-    ``callback`` as each epoch ends)."""
+    ``callback`` as each epoch ends). ``perturb`` replaces the network's training inputs batch by
+    batch (e.g. by adversarial examples), never the category head's second step."""
     device = torch.device(device)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -70,10 +74,10 @@ def fit(model: ConceptModel, data: ConceptDataset, config: TrainConfig, device: 
             callback(entry)
 
     if config.mode == "joint":
-        _train_network(model, data, config, device, model.parameters(), True, generator, progress, record)
+        _train_network(model, data, config, device, model.parameters(), True, generator, progress, record, perturb)
     else:
         _train_network(model, data, config, device, model.concept_parameters(), False, generator, progress,
-                       record)
+                       record, perturb)
         _train_head(model, data, config, device, generator, progress, record)
     return history
 
@@ -90,7 +94,7 @@ def _optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
 
 def _train_network(model: ConceptModel, data: ConceptDataset, config: TrainConfig, device: torch.device,
                    params, with_category: bool, generator: torch.Generator, progress: bool,
-                   record: Callable[[dict[str, Any]], None]) -> None:
+                   record: Callable[[dict[str, Any]], None], perturb: Perturbation | None = None) -> None:
     """Epochs over the inputs: the concept loss, plus the category loss when ``with_category``."""
     optimizer = _optimizer(params, config)
     stage = "joint" if with_category else "concepts"
@@ -102,6 +106,8 @@ def _train_network(model: ConceptModel, data: ConceptDataset, config: TrainConfi
                        disable=not progress, leave=False)
         for x, concepts, categories in batches:
             x, concepts, categories = x.to(device), concepts.to(device), categories.to(device)
+            if perturb is not None:
+                x = perturb(model, x, concepts, categories)
             encoding = model.encode(x)
             loss = config.concept_weight * concept_loss(encoding.concept_logits, concepts)
             if with_category:
