@@ -1,0 +1,83 @@
+"""The evaluation metrics and the calibration of d on hand-made cases."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from again_mln.calibration import calibrate_threshold, detection_margins
+from again_mln.errors import AgainError
+from again_mln.graph import FactorGraph
+from again_mln.logic import And, Implies, Not, Rule, RuleSet, category, concept
+from again_mln.metrics import e_acc, identification_rate, lsm, lsm_per_sample, p_acc, success_rate
+
+
+def graph(extra=()):
+    """y0 => a (w 2); !(a ^ b) (w 1); y1 => !a (w 3)."""
+    rules = RuleSet(("a", "b"), ("y0", "y1"), [
+        Rule(Implies(category("y0"), concept("a")), 2.0),
+        Rule(Not(And((concept("a"), concept("b")))), 1.0),
+        Rule(Implies(category("y1"), Not(concept("a"))), 3.0),
+        *extra,
+    ])
+    return FactorGraph(rules, device="cpu")
+
+
+def test_p_acc_and_e_acc():
+    assert p_acc(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2])) == 0.75
+    probs = np.array([[0.9, 0.2, 0.6], [0.4, 0.51, 0.1]])
+    truth = np.array([[1, 0, 0], [1, 1, 0]])
+    assert e_acc(probs, truth) == pytest.approx((2 / 3 + 2 / 3) / 2)
+
+
+def test_concept_dependence_leaves_out_rules_decided_by_the_category():
+    assert graph().concept_dependent().tolist() == [[True, True, False], [False, True, True]]
+
+
+def test_lsm_counts_only_rules_that_depend_on_the_concepts():
+    g = graph()
+    concepts = torch.tensor([[0.2, 0.9], [0.8, 0.7], [0.9, 0.9], [0.1, 0.1]])
+    categories = torch.tensor([0, 0, 1, 1])
+    expected = [1 / 3,  # y0: a broken (2), a ^ b fine (1)
+                2 / 3,  # y0: a fine, the exclusion broken
+                0.0,  # y1: both counted rules broken
+                1.0]  # y1: both hold
+    torch.testing.assert_close(lsm_per_sample(g, concepts, categories), torch.tensor(expected))
+    assert lsm(g, concepts, categories) == pytest.approx(sum(expected) / 4)
+
+
+def test_negative_weights_count_as_the_negated_rule():
+    g = graph([Rule(concept("b"), -4.0)])  # weight -4 on b == weight 4 on !b
+    value = lsm_per_sample(g, torch.tensor([[1.0, 0.0]]), torch.tensor([0]))
+    assert value.item() == pytest.approx((2 + 1 + 4) / 7)
+
+
+def test_a_sample_without_counted_rules_scores_one():
+    rules = RuleSet(("a",), ("y0", "y1"), [Rule(Implies(category("y0"), concept("a")), 1.0)])
+    g = FactorGraph(rules, device="cpu")
+    assert lsm_per_sample(g, torch.tensor([[0.0]]), torch.tensor([1])).item() == 1.0
+
+
+def test_ir_and_sr():
+    assert identification_rate(np.array([True, True, False, True])) == 0.75
+    assert success_rate(np.array([True, False, False, False])) == 0.75
+
+
+def test_calibration_meets_the_target_with_the_largest_d():
+    g = graph()
+    rng = np.random.default_rng(0)
+    probs = torch.tensor(rng.random((200, 2)), dtype=torch.float32)
+    categories = torch.tensor(rng.integers(0, 2, 200))
+    for target in (0.5, 0.8, 0.98, 1.0):
+        result = calibrate_threshold(g, probs, categories, target)
+        assert result.success_rate >= target and result.samples == 200
+        assert result.success_rate == success_rate(g.detect(probs, categories, result.threshold))
+        margins = detection_margins(g, probs, categories)
+        stricter = math.exp(min(0.0, float(margins[margins > math.log(result.threshold)].min()) + 1e-3))
+        if stricter <= 1.0 and target < 1.0:
+            assert success_rate(g.detect(probs, categories, stricter)) < target
+
+
+def test_calibration_rejects_bad_targets():
+    with pytest.raises(AgainError, match="target SR"):
+        calibrate_threshold(graph(), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), 0.0)
