@@ -34,6 +34,7 @@ def _register() -> None:
     from again_mln.cli import build_rules, inspect_rules  # noqa: F401
     from again_mln.cli import train  # noqa: F401
     from again_mln.cli import predict  # noqa: F401
+    from again_mln.cli import attack, demo, evaluate  # noqa: F401
 
 
 _register()

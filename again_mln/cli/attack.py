@@ -1,0 +1,73 @@
+"""``again-mln attack``: attack a trained model's explanations on its dataset's test split."""
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import click
+import numpy as np
+from tqdm.auto import tqdm
+
+from again_mln.atomic import save_npz
+from again_mln.attacks import KINDS, TARGETS, AttackConfig, attack_dataset, attack_summary, input_bounds
+from again_mln.cli import main
+from again_mln.datasets import SPLITS, DataConfig, load_dataset
+from again_mln.errors import AgainError
+from again_mln.graph import FactorGraph, resolve_device
+from again_mln.mlnfile import read_mln
+from again_mln.models.checkpoint import load_checkpoint
+from again_mln.models.training import accuracies, predict
+
+
+@main.command("attack")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="Predictions on the adversarial inputs (.npz, the layout of `predict`).")
+@click.option("--kind", type=click.Choice(KINDS), default="confounding", show_default=True)
+@click.option("--eps", type=click.FloatRange(0, 255), default=8.0, show_default=True,
+              help="L-inf budget in units of 1/255 of the input (or each feature's) range.")
+@click.option("--steps", type=click.IntRange(1), default=10, show_default=True, help="PGD steps.")
+@click.option("--n-targets", type=click.IntRange(1), default=2, show_default=True,
+              help="Concepts to erase and/or introduce per sample.")
+@click.option("--targets", type=click.Choice(TARGETS), default="random", show_default=True,
+              help="random, or damaging: the concepts whose flip breaks the rules most (needs --mln).")
+@click.option("--mln", "mln_path", type=click.Path(dir_okay=False), help="Rules (.mln) for --targets damaging.")
+@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=None, help="Attack only the first N samples.")
+@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def attack_command(checkpoint, output, kind, eps, steps, n_targets, targets, mln_path, split, limit, batch_size,
+                   seed, device, quiet):
+    """Attack CHECKPOINT's explanations (L-inf PGD that keeps the predicted category) and write the
+    model's predictions on the adversarial inputs, with the clean ones beside them, to OUTPUT."""
+    model, payload = load_checkpoint(checkpoint)
+    if payload["data_config"] is None:
+        raise AgainError(f"{checkpoint}: the checkpoint names no dataset to attack")
+    data = load_dataset(DataConfig.from_dict(payload["data_config"]), split)
+    data = data.subset(slice(0, limit)) if limit else data
+    graph = None
+    if mln_path is not None:
+        graph = FactorGraph(read_mln(mln_path), device=device)
+        if list(graph.ruleset.concepts) != list(model.concept_names):
+            raise AgainError(f"{mln_path}: the rules' concepts differ from the model's")
+    config = AttackConfig(kind, eps, steps, n_targets, targets)
+    dev = resolve_device(device)
+    clean = predict(model, data, device=dev)
+    progress = None if quiet else partial(tqdm, desc="attack", leave=False)
+    result = attack_dataset(model, data, config, input_bounds(data.x), seed, graph, batch_size, dev, progress)
+    arrays = predict(model, dataclasses.replace(data, x=result.x.cpu()), device=dev)
+    summary = attack_summary(clean["concepts"], arrays["concepts"], result)
+    kept = float((arrays["categories"].argmax(1) == clean["categories"].argmax(1)).mean())
+    save_npz(output, {**arrays, "clean_concepts": clean["concepts"], "clean_categories": clean["categories"],
+                      "erase_targets": result.erase.cpu().numpy(), "introduce_targets": result.introduce.cpu().numpy(),
+                      "concept_names": np.array(model.concept_names), "category_names": np.array(model.category_names)})
+    before, after = accuracies(clean), accuracies(arrays)
+    click.echo(f"attack   {config.name} at eps {eps:g}/255, {steps} steps, {n_targets} target(s) per direction, "
+               f"{len(data)} {split} samples")
+    click.echo(f"moved    {100 * summary['target_rate']:.1f}% of target concepts; "
+               f"{100 * summary['changed']:.1f}% of explanations changed; category kept for {100 * kept:.1f}%")
+    click.echo(f"concept  accuracy {100 * before['concept_accuracy']:.2f}% -> {100 * after['concept_accuracy']:.2f}%")
+    click.echo(f"wrote    {output}")
+

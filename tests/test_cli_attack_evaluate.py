@@ -1,0 +1,72 @@
+"""`again-mln attack`, `evaluate` and `demo` end to end on tiny EWS runs."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from again_mln.cli import demo, main
+from again_mln.rulegen.ews import build_ews_rules
+from again_mln.mlnfile import write_mln
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "ews.pt"
+    result = CliRunner().invoke(main, ["train", "--dataset", "ews", "--n-train", "300", "--n-test", "60", "--epochs",
+                                       "2", "--quiet", "--device", "cpu", "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_attack_writes_predictions_that_rectify_reads(model, tmp_path):
+    out = tmp_path / "adv.npz"
+    runner = CliRunner()
+    result = runner.invoke(main, ["attack", str(model), "--kind", "confounding", "--eps", "32", "--steps", "5",
+                                  "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "of target concepts" in result.output and "category kept for 100.0%" in result.output
+    with np.load(out) as arrays:
+        assert arrays["concepts"].shape == arrays["clean_concepts"].shape == (60, 22)
+        assert (arrays["categories"].argmax(1) == arrays["clean_categories"].argmax(1)).all()
+        assert arrays["erase_targets"].any() and arrays["introduce_targets"].any()
+    rules = tmp_path / "ews.mln"
+    write_mln(build_ews_rules(n_samples=300), rules)
+    result = runner.invoke(main, ["rectify", str(out), "--mln", str(rules), "-o", str(tmp_path / "fixed.npz")])
+    assert result.exit_code == 0, result.output
+
+
+def test_attack_errors_are_one_line(model, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["attack", str(tmp_path / "none.pt"), "-o", str(tmp_path / "a.npz")])
+    assert result.exit_code == 1 and "no such checkpoint" in result.output and "Traceback" not in result.output
+    result = runner.invoke(main, ["attack", str(model), "--targets", "damaging", "-o", str(tmp_path / "a.npz")])
+    assert result.exit_code == 1 and "damaging targets need the rules" in result.output
+
+
+def test_evaluate_prints_tables_and_writes_reports(tmp_path):
+    result = CliRunner().invoke(main, [
+        "evaluate", "--dataset", "ews", "-o", str(tmp_path), "--n-train", "400", "--n-test", "50", "--epochs", "1",
+        "--at-epochs", "1", "--steps", "2", "--repeats", "1", "--strategy", "switch", "--target-sr", "0.9",
+        "--unknown", "introduction/damaging", "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "### LSM (%)" in result.output and "CBM+AGAIN (switch)" in result.output
+    assert "unknown introduction/damaging eps=32" in result.output and "d per repeat" in result.output
+    records = json.loads((tmp_path / "evaluation.json").read_text())
+    assert {r["method"] for r in records} == {"CBM", "CBM-AT", "CBM+AGAIN (switch)"}
+    assert len(records) == 3 * 9 and (tmp_path / "evaluation.png").stat().st_size > 10_000
+
+
+def test_evaluate_rejects_a_bad_attack_name():
+    result = CliRunner().invoke(main, ["evaluate", "--dataset", "ews", "--known", "swap"])
+    assert result.exit_code == 2 and "expected KIND[/TARGETS]" in result.output
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "DEMO_SIZES", dict(n_train=400, n_val=100, n_test=40, epochs=1, at_epochs=1,
+                                                  attack_steps=2, repeats=1))
+    result = CliRunner().invoke(main, ["demo", "-o", str(tmp_path), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "calibrate d =" in result.output and "### IR" not in result.output and "How to read it" in result.output
+    for name in ("ews.mln", "ews.learned.mln", "evaluation.md", "evaluation.json"):
+        assert (tmp_path / name).is_file()
