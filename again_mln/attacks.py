@@ -15,7 +15,7 @@ Everything is batched on the model's device; a seeded generator makes it determi
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -67,9 +67,6 @@ class AttackConfig:
     def name(self) -> str:
         """Short label, e.g. ``confounding/random``."""
         return f"{self.kind}/{self.targets}"
-
-    def with_eps(self, eps: float) -> "AttackConfig":
-        return AttackConfig(**{**asdict(self), "eps": eps})
 
 
 class InputBounds(NamedTuple):

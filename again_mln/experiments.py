@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -82,9 +82,6 @@ class EvaluationConfig:
         """The known or unknown attack at budget ``eps``."""
         kind, targets = self.known if condition == "known" else self.unknown
         return AttackConfig(kind, eps, steps or self.attack_steps, self.n_targets, targets)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 #: ``--quick``: minutes on a 2-core CPU; the full setting uses the datasets' default sizes
@@ -242,14 +239,6 @@ def _predict(model: ConceptModel, x: torch.Tensor, device: torch.device, batch_s
 
 
 # ------------------------------------------------------------------------------ measuring
-def method_names(config: EvaluationConfig) -> list[str]:
-    """Row labels of the tables, in order."""
-    names = ["CBM", "CBM-AT", *(f"CBM+AGAIN ({s})" for s in config.strategies)]
-    if config.with_cem:
-        names += ["CEM", *(f"CEM+AGAIN ({s})" for s in config.strategies[:1])]
-    return names
-
-
 def measure(setup: Setup, model_key: str, x: torch.Tensor, strategies: tuple[str, ...],
             batch_size: int) -> dict[str, dict[str, float]]:
     """Metrics of the plain model and of each rectification strategy on inputs ``x`` (the test
@@ -282,15 +271,15 @@ def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: L
     """All conditions for one seed: one record per (method, condition, attack, eps)."""
     setup = prepare(config, seed, device, log)
     bounds = input_bounds(setup.train.x)
-    targets = [("cbm", "CBM", config.strategies), ("cbm-at", "CBM-AT", ())]
+    attacked = [("cbm", "CBM", config.strategies), ("cbm-at", "CBM-AT", ())]
     if config.with_cem:
-        targets.append(("cem", "CEM", config.strategies[:1]))
+        attacked.append(("cem", "CEM", config.strategies[:1]))
     conditions = [("clean", None, 0.0)] + [(c, config.attack(c, eps), eps) for c in ("known", "unknown")
                                             for eps in config.epsilons]
     records: list[dict[str, Any]] = []
-    bar = tqdm(total=len(targets) * len(conditions), desc=f"evaluate {config.dataset} seed {seed}",
+    bar = tqdm(total=len(attacked) * len(conditions), desc=f"evaluate {config.dataset} seed {seed}",
                disable=not progress, leave=False)
-    for key, label, strategies in targets:
+    for key, label, strategies in attacked:
         clean_probs = _predict(setup.models[key], setup.test.x, device)[0]
         for number, (condition, attack, eps) in enumerate(conditions):
             extra: dict[str, Any] = {}

@@ -173,7 +173,8 @@ def csv_text(records: Sequence[dict[str, Any]]) -> str:
 
 def plot(records: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "") -> None:
     """LSM and E-ACC (rows) against eps under the known and unknown attack (columns), one line
-    per method with its spread as a band; eps 0 is the clean input."""
+    per method (its own marker, as strategies may coincide) with its spread as a band; eps 0 is
+    the clean input."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,7 +192,8 @@ def plot(records: Sequence[dict[str, Any]], path: str | os.PathLike, title: str 
                 mean = np.array([100 * r[metric] for r in points])
                 spread = np.array([100 * r["std"][metric] for r in points])
                 style = "-" if "+AGAIN" in method else "--"
-                line, = ax.plot(eps, mean, style, marker="o", ms=4, label=method, color=f"C{number}")
+                line, = ax.plot(eps, mean, style, marker="osD^vP*X"[number % 8], ms=5 - 0.5 * (number % 3),
+                                label=method, color=f"C{number}")
                 ax.fill_between(eps, mean - spread, mean + spread, color=line.get_color(), alpha=0.15, lw=0)
             attack = next((r["attack"] for r in records if r["condition"] == condition), "")
             ax.set_title(f"{LABELS[metric]}, {condition} perturbation ({attack})", fontsize=10)

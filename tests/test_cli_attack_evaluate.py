@@ -67,6 +67,6 @@ def test_demo_runs_the_whole_pipeline(tmp_path, monkeypatch):
                                                   attack_steps=2, repeats=1))
     result = CliRunner().invoke(main, ["demo", "-o", str(tmp_path), "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert "calibrate d =" in result.output and "### IR" not in result.output and "How to read it" in result.output
+    assert "calibrate d =" in result.output and "Detection: IR and SR" in result.output and "How to read it" in result.output
     for name in ("ews.mln", "ews.learned.mln", "evaluation.md", "evaluation.json"):
         assert (tmp_path / name).is_file()

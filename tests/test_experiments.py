@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from again_mln.errors import AgainError
-from again_mln.experiments import EvaluationConfig, evaluation_config, method_names, run_evaluation
+from again_mln.experiments import EvaluationConfig, evaluation_config, run_evaluation
 from again_mln.reporting import aggregate, csv_text, metric_table, write_reports
 
+METHODS = {"CBM", "CBM-AT", "CBM+AGAIN (switch)", "CBM+AGAIN (iterate)", "CBM+AGAIN (map)"}
 TINY = dict(n_train=500, n_val=100, n_test=80, epochs=2, at_epochs=1, at_steps=2, attack_steps=3,
             epsilons=(8.0, 32.0), repeats=2)
 
@@ -21,9 +22,9 @@ def evaluation():
 def test_records_cover_every_method_and_condition(evaluation):
     config = evaluation.config
     records = evaluation.records
-    assert {r["method"] for r in records} == set(method_names(config))
+    assert {r["method"] for r in records} == METHODS
     per_seed = [r for r in records if r["seed"] == 0]
-    assert len(per_seed) == len(method_names(config)) * (1 + 2 * len(config.epsilons))
+    assert len(per_seed) == len(METHODS) * (1 + 2 * len(config.epsilons))
     for r in records:
         for metric in ("lsm", "e_acc", "p_acc"):
             assert 0.0 <= r[metric] <= 1.0
@@ -53,7 +54,7 @@ def test_aggregate_means_and_spreads(evaluation):
     assert clean["repeats"] == 2 and clean["lsm"] == pytest.approx(np.mean(values))
     assert clean["std"]["lsm"] == pytest.approx(np.std(values, ddof=1))
     assert clean["ir"] is None and clean["std"]["ir"] is None
-    assert metric_table(records, "lsm").count("\n") == 1 + len(method_names(evaluation.config))
+    assert metric_table(records, "lsm").count("\n") == 1 + len(METHODS)
     assert csv_text(records).splitlines()[0].startswith("method,condition,attack,eps,lsm,lsm_std")
 
 
@@ -78,3 +79,10 @@ def test_presets_and_validation():
         EvaluationConfig("ews", strategies=("greedy",))
     with pytest.raises(AgainError, match="unknown attack kind"):
         EvaluationConfig("ews", unknown=("swap", "random"))
+
+
+def test_concept_embedding_model_with_and_without_rectification():
+    config = EvaluationConfig("ews", strategies=("switch", "map"), with_cem=True,
+                              **{**TINY, "repeats": 1, "epsilons": (32.0,)})
+    methods = {r["method"] for r in run_evaluation(config, "cpu", progress=False).records}
+    assert methods == {"CBM", "CBM-AT", "CBM+AGAIN (switch)", "CBM+AGAIN (map)", "CEM", "CEM+AGAIN (switch)"}
