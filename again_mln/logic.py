@@ -82,7 +82,8 @@ class Not(Formula):
         return ~self.operand.evaluate(value_of)
 
     def to_mln(self) -> str:
-        return "!" + self._child_text(self.operand, strict=False)
+        # pracmln's grammar has no "!!": a negated negation is written !(!x)
+        return "!" + self._child_text(self.operand, strict=isinstance(self.operand, Not))
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,18 @@ def test_db_errors_name_the_line():
         parse_db("label(Y1)\nactive(Blue)\n", rules, source="e.db")
     with pytest.raises(AgainError, match=r"e.db:2: expected only one true label"):
         parse_db("label(Y1)\nlabel(\"cat 2\")\n", rules, source="e.db")
+
+
+@settings(max_examples=15, deadline=None)
+@given(rulesets())
+def test_every_file_we_write_parses_in_pracmln(ruleset):
+    from learning_models import require_pracmln
+
+    require_pracmln()
+    from again_mln.engines.pracmln import to_pracmln
+
+    mln = to_pracmln(ruleset)
+    assert len(mln.formulas) == len(ruleset.rules)
+    assert [str(c).strip('"') for c in mln.domains["concept"]] == list(ruleset.concepts)
+    hard = [f.weight == "HARD" or str(f.weight).upper() == "HARD" or f.ishard for f in mln.formulas]
+    assert hard == [r.hard for r in ruleset.rules]
