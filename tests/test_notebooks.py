@@ -38,6 +38,10 @@ def jupyter_path(tmp_path_factory) -> Path:
     return root
 
 
+def test_the_four_notebooks_are_there():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"], [p.name for p in NOTEBOOKS]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_committed_without_outputs(path: Path):
     book = nbformat.read(path, as_version=4)
