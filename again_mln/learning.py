@@ -22,7 +22,7 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 from scipy.optimize import minimize
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from again_mln.errors import AgainError
 from again_mln.exact import ExactMethod, exact_route, log_partition_function

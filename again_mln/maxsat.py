@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from again_mln.errors import AgainError
 

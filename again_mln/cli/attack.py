@@ -6,7 +6,7 @@ from functools import partial
 
 import click
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from again_mln.atomic import save_npz
 from again_mln.attacks import KINDS, TARGETS, AttackConfig, attack_dataset, attack_summary, input_bounds
