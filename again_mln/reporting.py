@@ -62,7 +62,13 @@ def _cell(record: dict[str, Any] | None, metric: str) -> str:
 
 
 def _header(columns: list[tuple[str, str, float]], first: str) -> list[str]:
-    names = [first] + [c if c == "clean" else f"{c} {a} eps={e:g}" for c, a, e in columns]
+    """Column names ``clean``, ``known 4`` ...; :func:`tables` names each condition's attack once.
+    A condition measured under two attacks keeps the attack in its columns."""
+    attacks: dict[str, set[str]] = {}
+    for condition, attack, _ in columns:
+        attacks.setdefault(condition, set()).add(attack)
+    names = [first] + [c if c == "clean" else f"{c} {a + ' ' if len(attacks[c]) > 1 else ''}{e:g}"
+                       for c, a, e in columns]
     return ["| " + " | ".join(names) + " |", "|" + " --- |" * len(names)]
 
 
@@ -112,7 +118,9 @@ def attack_table(records: Sequence[dict[str, Any]]) -> str:
 
 def tables(records: Sequence[dict[str, Any]]) -> str:
     """All tables of an aggregated evaluation as Markdown (also readable in a terminal)."""
-    parts = []
+    attacks = {c: sorted({r["attack"] for r in records if r["condition"] == c}) for c in CONDITIONS[1:]}
+    parts = ["Columns: attack budget eps in 1/255 of the input range; "
+             + "; ".join(f"{c} perturbation = {', '.join(a)}" for c, a in attacks.items() if a) + "."]
     for metric in ("lsm", "e_acc", "p_acc"):
         parts.append(f"### {LABELS[metric]} (%)\n\n{metric_table(records, metric)}")
     parts.append(f"### Detection: IR and SR (%)\n\n{detection_table(records)}")

@@ -51,7 +51,7 @@ def test_evaluate_prints_tables_and_writes_reports(tmp_path):
         "--unknown", "introduction/damaging", "--quiet", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "### LSM (%)" in result.output and "CBM+AGAIN (switch)" in result.output
-    assert "unknown introduction/damaging eps=32" in result.output and "d per repeat" in result.output
+    assert "unknown perturbation = introduction/damaging" in result.output and "| unknown 32 |" in result.output and "d per repeat" in result.output
     records = json.loads((tmp_path / "evaluation.json").read_text())
     assert {r["method"] for r in records} == {"CBM", "CBM-AT", "CBM+AGAIN (switch)"}
     assert len(records) == 3 * 9 and (tmp_path / "evaluation.png").stat().st_size > 10_000
