@@ -46,13 +46,13 @@ def test_every_builder_writes_a_file_that_loads_here_and_in_pracmln(tmp_path, ta
     assert inspected.exit_code == 0 and inspected.output.splitlines()[1:] == result.output.splitlines()[1:]
 
 
-def test_default_output_path_and_graph(tmp_path):
-    with CliRunner().isolated_filesystem(temp_dir=tmp_path):
-        result = CliRunner().invoke(main, ["build-rules", "--dataset", "mnist", "--semantics", "paper"])
-        assert result.exit_code == 0, result.output
-        assert read_mln("mln_files/mnist.mln").rules[0].formula.to_mln() == 'label("cat_00") <=> active("digit_0")'
-        result = CliRunner().invoke(main, ["inspect", "mln_files/mnist.mln", "--graph", "g.svg"])
-        assert result.exit_code == 0 and result.output.endswith("wrote g.svg\n")
+def test_default_output_path_and_graph(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["build-rules", "--dataset", "mnist", "--semantics", "paper"])
+    assert result.exit_code == 0, result.output
+    assert read_mln("mln_files/mnist.mln").rules[0].formula.to_mln() == 'label("cat_00") <=> active("digit_0")'
+    result = CliRunner().invoke(main, ["inspect", "mln_files/mnist.mln", "--graph", "g.svg"])
+    assert result.exit_code == 0 and result.output.endswith("wrote g.svg\n")
 
 
 @pytest.mark.parametrize("args, message", [
