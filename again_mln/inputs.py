@@ -39,17 +39,25 @@ def _npz_keys(path: Path) -> list[str]:
         raise AgainError(f"{path}: not a readable .npz file ({err})") from None
 
 
-def reorder_columns(values: np.ndarray, names_path: str | os.PathLike, ruleset: RuleSet, source: str) -> np.ndarray:
-    """Put columns named by ``names_path`` (one name per line) into the rule set's concept order."""
-    names = [line.strip() for line in Path(names_path).read_text(encoding="utf-8").splitlines() if line.strip()]
+def align_columns(values: np.ndarray, names: list[str], wanted: tuple[str, ...], source: str, kind: str) -> np.ndarray:
+    """Reorder the columns of ``values``, named ``names``, into the order ``wanted`` by the rules."""
     if len(names) != values.shape[1]:
-        raise AgainError(f"{names_path}: lists {len(names)} concept names but {source} has {values.shape[1]} columns")
+        raise AgainError(f"{source}: names {len(names)} {kind}s but has {values.shape[1]} columns")
     position = {name: i for i, name in enumerate(names)}
-    missing = [c for c in ruleset.concepts if c not in position]
-    if missing or len(position) != len(names):
-        problem = f"concept {missing[0]!r} of the rules is not listed" if missing else "a name is listed twice"
-        raise AgainError(f"{names_path}: {problem}")
-    return values[:, [position[c] for c in ruleset.concepts]]
+    missing = [name for name in wanted if name not in position]
+    if missing or len(position) != len(names) or len(names) != len(wanted):
+        problem = f"{kind} {missing[0]!r} of the rules is missing" if missing else f"its {kind} names do not match the rules'"
+        raise AgainError(f"{source}: {problem}")
+    return values[:, [position[name] for name in wanted]]
+
+
+def read_names(path: str | os.PathLike) -> list[str]:
+    """Names listed one per line (blank lines ignored)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise AgainError(f"{path}: cannot read the list of names") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def to_category_ids(values: np.ndarray, num_categories: int, source: str) -> np.ndarray:
@@ -85,7 +93,9 @@ def load_predictions(
     """Concept probabilities (N, M) in the rules' concept order and category ids (N,).
 
     ``preds_path`` is an ``.npy`` array (N, M), or an ``.npz`` with ``concepts`` and (unless
-    ``categories_path`` is given) ``categories`` — the layout ``again-mln predict`` writes.
+    ``categories_path`` is given) ``categories`` — the layout ``again-mln predict`` writes. Its
+    ``concept_names`` / ``category_names``, when present, put the columns into the rules' order
+    (so do the names in the file ``concept_names``).
     """
     preds_path = Path(preds_path)
     keys = _npz_keys(preds_path)
@@ -95,12 +105,18 @@ def load_predictions(
         category_source = str(categories_path)
     elif "categories" in keys:
         categories, category_source = load_array(preds_path, "categories"), f"{preds_path}[categories]"
+        if "category_names" in keys and categories.ndim == 2:
+            names = [str(n) for n in load_array(preds_path, "category_names")]
+            categories = align_columns(categories, names, ruleset.categories, f"{preds_path}[category_names]", "category")
     else:
         raise AgainError(f"{preds_path}: no categories; pass --categories FILE or an .npz with a 'categories' array")
     if concepts.ndim != 2:
         raise AgainError(f"{preds_path}: expected concept predictions of shape (N, M), got {concepts.shape}")
     if concept_names is not None:
-        concepts = reorder_columns(concepts, concept_names, ruleset, str(preds_path))
+        concepts = align_columns(concepts, read_names(concept_names), ruleset.concepts, str(concept_names), "concept")
+    elif "concept_names" in keys:
+        names = [str(n) for n in load_array(preds_path, "concept_names")]
+        concepts = align_columns(concepts, names, ruleset.concepts, f"{preds_path}[concept_names]", "concept")
     if concepts.shape[1] != len(ruleset.concepts):
         raise AgainError(
             f"{preds_path}: has {concepts.shape[1]} concept columns but the rules declare {len(ruleset.concepts)}"

@@ -75,3 +75,17 @@ def test_bad_rule_file_and_missing_inputs(workdir):
     assert result.exit_code == 1 and "absent.npy: no such file" in result.output
     result = run(workdir, workdir / "preds.npy", "--mln", workdir / "rules.mln", "-o", workdir / "o.npz")
     assert result.exit_code == 1 and "no categories" in result.output
+
+
+def test_names_saved_with_predictions_put_columns_in_the_rules_order(workdir):
+    np.savez(workdir / "named.npz", concepts=np.array([[0.3, 0.8]]), categories=np.array([[-1.0, 2.0]]),
+             concept_names=np.array(["B", "A"]), category_names=np.array(["Z", "Y"]))
+    out = workdir / "out.npz"
+    result = run(workdir, workdir / "named.npz", "--mln", workdir / "rules.mln", "-o", out)
+    assert result.exit_code == 0, result.output
+    with np.load(out) as arrays:  # A = 0.8, B = 0.3 under category Y: the switch sets B
+        np.testing.assert_allclose(arrays["rectified"], [[0.8, 1.0]], atol=1e-6)
+    np.savez(workdir / "wrong.npz", concepts=np.array([[0.3, 0.8]]), categories=np.array([0]),
+             concept_names=np.array(["B", "C"]))
+    result = run(workdir, workdir / "wrong.npz", "--mln", workdir / "rules.mln", "-o", out)
+    assert result.exit_code == 1 and "concept 'A' of the rules is missing" in result.output
