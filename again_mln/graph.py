@@ -420,6 +420,14 @@ class FactorGraph:
         out[:, self._multi_rules] = (multi.amax(-1) != multi.amin(-1)).expand(self.num_categories, -1)
         return out
 
+    @functools.cached_property
+    def coupled_concepts(self) -> torch.Tensor:
+        """(M,) bool: concepts that appear in some multi-concept rule."""
+        coupled = torch.zeros(self.num_concepts, dtype=torch.bool, device=self.device)
+        for scope in self.factor_scopes:
+            coupled[list(scope)] = True
+        return coupled
+
     @property
     def factor_scopes(self) -> list[tuple[int, ...]]:
         """The concepts of each multi-concept rule, in table-bit order (bit j = the j-th concept)."""

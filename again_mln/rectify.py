@@ -137,26 +137,30 @@ def switch_flips(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor) -> torch.
 def _iterate_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, max_rounds: int | None = None) -> torch.Tensor:
     cT = cT.clone()
     M = graph.num_concepts
+    # A concept in no multi-concept rule interacts with nothing: all its improving flips can be
+    # taken in the same round as the best other candidate, and the gains simply add up.
+    alone = ~graph.coupled_concepts[:, None]
     active = torch.arange(cT.shape[1], device=graph.device)
     for _ in range(max_rounds or 4 * M):
         if not len(active):
             break
         unary, gains, violated = graph._switch_gains_t(cT[:, active], y[active])
         F, T = violated.shape[0], len(gains)
+        lone_flips = (unary > _MIN_GAIN) & alone
         multi = torch.stack(gains, 1).masked_fill(~violated[:, None, :], -math.inf) if T else unary[:0]
-        best, index = torch.cat([unary, multi.reshape(F * T, len(active))]).max(0)
-        improving = best > _MIN_GAIN
-        active, index = active[improving], index[improving]
+        best, index = torch.cat([unary.masked_fill(alone, -math.inf), multi.reshape(F * T, len(active))]).max(0)
+        take_best = best > _MIN_GAIN
+        improving = take_best | lone_flips.any(0)
+        active, index, take_best, flips = active[improving], index[improving], take_best[improving], lone_flips[:, improving]
         if not len(active):
             break
         columns = torch.arange(len(active), device=graph.device)
-        single = index < M
-        flips = torch.zeros(M, len(active), dtype=torch.bool, device=graph.device)
+        single = take_best & (index < M)
         flips[index[single], columns[single]] = True
         if F:
             rule, subset = (index - M).clamp(min=0) // T, (index - M).clamp(min=0) % T
             chosen = torch.zeros(F, len(active), dtype=torch.bool, device=graph.device)
-            chosen[rule, columns] = ~single
+            chosen[rule, columns] = take_best & (index >= M)
             flips |= _flips_of_rules(graph, chosen, subset[None].expand(F, -1))
         cT[:, active] ^= flips.long()
     return cT
@@ -165,7 +169,9 @@ def _iterate_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, max_rounds
 def iterate(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor, max_rounds: int | None = None) -> torch.Tensor:
     """Apply the single best improving candidate of the switch until none improves S: (N, M).
 
-    Every applied flip raises S by its exact gain, so S never decreases and the loop ends
+    Each round also takes every improving flip of a concept that shares no rule with another
+    concept (those gains are independent). Every applied flip raises S by its exact gain, so S
+    never decreases and the loop ends
     (a cap of ``max_rounds``, default 4 M, only guards against pathological weights).
     """
     return _iterate_t(graph, c.T.contiguous(), y, max_rounds).T
