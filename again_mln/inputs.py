@@ -51,6 +51,19 @@ def align_columns(values: np.ndarray, names: list[str], wanted: tuple[str, ...],
     return values[:, [position[name] for name in wanted]]
 
 
+def saved_names(path: str | os.PathLike, key: str) -> list[str] | None:
+    """The names array ``key`` of an ``.npz`` (``concept_names``, ``category_names``), if it has one."""
+    return [str(n) for n in load_array(path, key)] if key in _npz_keys(Path(path)) else None
+
+
+def names_of_ids(ids: np.ndarray, names: list[str], source: str) -> np.ndarray:
+    """Category ids that index into ``names`` (saved beside them) turned into the names themselves."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu" or (ids.size and (ids.min() < 0 or ids.max() >= len(names))):
+        raise AgainError(f"{source}: category ids must index the saved category_names (0..{len(names) - 1})")
+    return np.asarray(names)[ids]
+
+
 def read_names(path: str | os.PathLike) -> list[str]:
     """Names listed one per line (blank lines ignored)."""
     try:
@@ -106,7 +119,7 @@ def load_predictions(
     elif "categories" in keys:
         categories, category_source = load_array(preds_path, "categories"), f"{preds_path}[categories]"
         if "category_names" in keys and categories.ndim == 2:
-            names = [str(n) for n in load_array(preds_path, "category_names")]
+            names = saved_names(preds_path, "category_names")
             categories = align_columns(categories, names, ruleset.categories, f"{preds_path}[category_names]", "category")
     else:
         raise AgainError(f"{preds_path}: no categories; pass --categories FILE or an .npz with a 'categories' array")
@@ -115,7 +128,7 @@ def load_predictions(
     if concept_names is not None:
         concepts = align_columns(concepts, read_names(concept_names), ruleset.concepts, str(concept_names), "concept")
     elif "concept_names" in keys:
-        names = [str(n) for n in load_array(preds_path, "concept_names")]
+        names = saved_names(preds_path, "concept_names")
         concepts = align_columns(concepts, names, ruleset.concepts, f"{preds_path}[concept_names]", "concept")
     if concepts.shape[1] != len(ruleset.concepts):
         raise AgainError(

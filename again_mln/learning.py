@@ -27,6 +27,7 @@ from tqdm import tqdm
 from again_mln.errors import AgainError
 from again_mln.exact import ExactMethod, exact_route, log_partition_function
 from again_mln.graph import FactorGraph
+from again_mln.inputs import align_columns, load_array, names_of_ids, saved_names
 from again_mln.logic import RuleSet
 
 Method = Literal["auto", "cll", "pll"]
@@ -80,20 +81,17 @@ def check_data(ruleset: RuleSet, concepts: np.ndarray, categories: np.ndarray, s
 def read_data(path: str | os.PathLike, ruleset: RuleSet) -> tuple[np.ndarray, np.ndarray]:
     """Read ``concepts`` (N, M) and ``categories`` (N,) from an ``.npz`` and check them.
 
-    Optional ``concept_names`` / ``category_names`` arrays must equal the rules' domains.
+    Optional ``concept_names`` put the columns into the rules' order (as for ``rectify``);
+    optional ``category_names`` say what the category ids mean.
     """
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as err:
-        raise AgainError(f"{path}: cannot read the .npz file ({err.__class__.__name__})") from None
-    for key in ("concepts", "categories"):
-        if key not in arrays:
-            raise AgainError(f"{path}: missing array {key!r} (found {', '.join(arrays) or 'none'})")
-    for key, expected in (("concept_names", ruleset.concepts), ("category_names", ruleset.categories)):
-        if key in arrays and tuple(map(str, arrays[key])) != expected:
-            raise AgainError(f"{path}: {key} do not match the rules' {key.split('_')[0]} domain")
-    return check_data(ruleset, arrays["concepts"], arrays["categories"], source=str(path))
+    concepts, categories = load_array(path, "concepts"), load_array(path, "categories")
+    concept_names = saved_names(path, "concept_names")
+    if concept_names is not None and concepts.ndim == 2:
+        concepts = align_columns(concepts, concept_names, ruleset.concepts, f"{path}[concept_names]", "concept")
+    category_names = saved_names(path, "category_names")
+    if category_names is not None and categories.dtype.kind not in "US":
+        categories = names_of_ids(categories, category_names, f"{path}[categories]")
+    return check_data(ruleset, concepts, categories, source=str(path))
 
 
 # ------------------------------------------------------------------------------- objectives

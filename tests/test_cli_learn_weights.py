@@ -68,7 +68,7 @@ def test_a_missing_pracmln_is_a_one_line_error(problem, monkeypatch):
         ({"concepts": np.zeros((3, 5)), "categories": np.zeros(3, int)}, r"shape \(N, 4\)"),
         ({"concepts": np.full((3, 4), 0.5), "categories": np.zeros(3, int)}, "0/1"),
         ({"concepts": np.zeros((3, 4)), "categories": np.array(["y0", "nope", "y1"])}, "unknown category name"),
-        ({"concepts": np.zeros((3, 4))}, "missing array 'categories'"),
+        ({"concepts": np.zeros((3, 4))}, "expected an array named 'categories'"),
     ],
 )
 def test_bad_data_is_a_clear_error_and_writes_nothing(problem, arrays, message):

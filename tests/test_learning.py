@@ -113,9 +113,18 @@ def test_read_data_checks_keys_and_names(tmp_path):
     np.savez(good, concepts=np.eye(4, dtype=np.uint8), categories=np.array(["Y0", "Y1", "Y2", "Y0"]), concept_names=np.array(list("ABCD")))
     concepts, categories = read_data(good, ruleset)
     assert categories.tolist() == [0, 1, 2, 0] and concepts.dtype == np.uint8
+    # saved names put columns and category ids into the rules' order, as for `rectify`
+    shuffled = tmp_path / "shuffled.npz"
+    np.savez(shuffled, concepts=np.eye(4, dtype=np.uint8)[:, [3, 2, 1, 0]], concept_names=np.array(list("DCBA")),
+             categories=np.array([1, 0, 2, 1]), category_names=np.array(["Y1", "Y0", "Y2"]))
+    concepts, categories = read_data(shuffled, ruleset)
+    assert concepts.tolist() == np.eye(4).tolist() and categories.tolist() == [0, 1, 2, 0]
     np.savez(tmp_path / "names.npz", concepts=np.eye(4), categories=np.zeros(4, int), concept_names=np.array(list("ABCE")))
-    with pytest.raises(AgainError, match="concept_names do not match"):
+    with pytest.raises(AgainError, match="concept 'D' of the rules is missing"):
         read_data(tmp_path / "names.npz", ruleset)
+    np.savez(tmp_path / "ids.npz", concepts=np.eye(4), categories=np.array([0, 1, 5, 0]), category_names=np.array(["Y0", "Y1"]))
+    with pytest.raises(AgainError, match="must index the saved category_names"):
+        read_data(tmp_path / "ids.npz", ruleset)
     np.savez(tmp_path / "keys.npz", X=np.eye(4))
-    with pytest.raises(AgainError, match="missing array 'concepts'"):
+    with pytest.raises(AgainError, match="expected an array named 'concepts'"):
         read_data(tmp_path / "keys.npz", ruleset)
