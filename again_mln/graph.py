@@ -217,7 +217,8 @@ class FactorGraph:
             self.__dict__.pop(cached, None)
 
     # ------------------------------------------------------------------------------- scoring
-    def _prepare(self, concepts: torch.Tensor, categories: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def validate(self, concepts: torch.Tensor, categories: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Binary concepts (N, M) as long and category ids (N,) on the graph's device, or an error."""
         concepts = torch.as_tensor(concepts, device=self.device)
         categories = torch.as_tensor(categories, device=self.device).long()
         if concepts.ndim != 2 or concepts.shape[1] != self.num_concepts:
@@ -228,10 +229,11 @@ class FactorGraph:
             raise AgainError(f"categories: ids must lie in 0..{self.num_categories - 1}")
         return concepts.long(), categories
 
-    # The hot paths below work concept-major: concepts as (M, N) and factors as (F+1, N), so every
-    # lookup is a row gather (``index_select``/``gather`` along rows), which is many times faster
-    # on a CPU than advanced indexing of (N, M) columns.
-    def _codes(self, cT: torch.Tensor) -> torch.Tensor:
+    # The hot paths below work concept-major (methods ending in ``_cm``, used by the rectification
+    # strategies): concepts as (M, N) and factors as (F+1, N), so every lookup is a row gather
+    # (``index_select``/``gather`` along rows), many times faster on a CPU than indexing (N, M)
+    # columns.
+    def factor_codes(self, cT: torch.Tensor) -> torch.Tensor:
         """(F+1, N) column of each factor's table under concepts cT (M, N): bit j = j-th concept."""
         codes = cT.index_select(0, self._factor_variables[:, 0])
         for j in range(1, self.max_arity):
@@ -254,27 +256,27 @@ class FactorGraph:
 
     def score(self, concepts: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
         """S(c, y) = sum_i w_i psi_i(c, y) for binary concepts (N, M) and categories (N,)."""
-        c, y = self._prepare(concepts, categories)
+        c, y = self.validate(concepts, categories)
         return self._score(c, y)
 
     def _score(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self._score_t(c.T.contiguous(), y)
+        return self.score_cm(c.T.contiguous(), y)
 
-    def _score_t(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+    def score_cm(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
         """S for concept-major cT (M, N); ``codes`` are its factor codes when already known."""
-        codes = self._codes(cT) if codes is None else codes
+        codes = self.factor_codes(cT) if codes is None else codes
         unary = self._unary_lookup(self._unary_by_concept, cT, y).sum(0)
         return self.const[y] + unary + self._lookup(self._factor_value_table, codes, y).sum(0)
 
     def rule_truth(self, concepts: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
         """psi_i(c, y) for every rule (N, R), float 0/1; S = rule_truth @ weights."""
-        c, y = self._prepare(concepts, categories)
+        c, y = self.validate(concepts, categories)
         out = torch.empty(len(c), len(self.ruleset.rules), device=self.device)
         out[:, self._const_rules] = self._const_truth[y]
         if len(self._unary_rules):
             value = c[:, self._unary_concept]  # (N, R1)
             out[:, self._unary_rules] = self._unary_truth[y].gather(2, value[..., None]).squeeze(-1)
-        truth = self._lookup(self._factor_truth, self._codes(c.T.contiguous()), y)
+        truth = self._lookup(self._factor_truth, self.factor_codes(c.T.contiguous()), y)
         out[:, self._multi_rules] = truth[:-1].T
         return out
 
@@ -284,7 +286,7 @@ class FactorGraph:
         a = assignments.long()
         unary_on = self.unary[:, :, 1] - self.unary[:, :, 0]  # (K, M)
         scores = self.const + self.unary[:, :, 0].sum(1) + a.to(unary_on.dtype) @ unary_on.T
-        codes = self._codes(a.T.contiguous())  # (F+1, B)
+        codes = self.factor_codes(a.T.contiguous())  # (F+1, B)
         values = self._factor_value_table  # (Kf, F+1, W)
         per_category = values.gather(2, codes[None].expand(len(values), -1, -1)).sum(1)  # (Kf, B)
         return scores + per_category.T
@@ -311,7 +313,7 @@ class FactorGraph:
 
     def log_prob(self, concepts: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
         """Exact log P(c | y) (METHOD.md Eq. 1) for binary concepts (N, M)."""
-        c, y = self._prepare(concepts, categories)
+        c, y = self.validate(concepts, categories)
         return self._score(c, y) - self.log_partition()[y].to(self.unary.dtype)
 
     def elimination_order(self) -> tuple[list[int], int]:
@@ -338,7 +340,7 @@ class FactorGraph:
     # ------------------------------------------------------------------------------- detection
     def detect(self, concept_probs: torch.Tensor, categories: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
         """Flag explanations that fail Eq. 3: pass iff S(c_hat, y) - S_max(y) > ln d. (N,) bool."""
-        c, y = self._prepare(torch.as_tensor(concept_probs) > 0.5, categories)
+        c, y = self.validate(torch.as_tensor(concept_probs) > 0.5, categories)
         return self.fails_detection(self._score(c, y), y, threshold)
 
     def fails_detection(self, scores: torch.Tensor, categories: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
@@ -351,12 +353,12 @@ class FactorGraph:
     # ---------------------------------------------------------------- intervention switch gains
     def flip_gains(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """S(c xor e_m) - S(c) for every concept: (N, M)."""
-        return self._flip_gains_t(c.T.contiguous(), y)[0].T
+        return self.flip_gains_cm(c.T.contiguous(), y)[0].T
 
-    def _flip_gains_t(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def flip_gains_cm(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Single-flip gains (M, N) and the factor codes (F+1, N) of concepts cT (M, N)."""
         gains = self._unary_lookup(self._unary_by_concept, cT ^ 1, y) - self._unary_lookup(self._unary_by_concept, cT, y)
-        codes = self._codes(cT) if codes is None else codes
+        codes = self.factor_codes(cT) if codes is None else codes
         before = self._lookup(self._factor_value_table, codes, y)
         for j in range(self.max_arity):
             change = self._lookup(self._factor_value_table, codes ^ (1 << j), y) - before
@@ -370,18 +372,18 @@ class FactorGraph:
         * ``multi`` (N, F, T): flipping subset t of the concepts of rule f, where f is violated;
           -inf where f is satisfied or t does not exist for f's arity.
         """
-        unary, gains, violated = self._switch_gains_t(c.T.contiguous(), y)
+        unary, gains, violated = self.switch_gains_cm(c.T.contiguous(), y)
         multi = torch.stack(gains, -1).masked_fill(~violated[:, :, None], -math.inf)  # (F, N, T)
         return unary.T, multi.transpose(0, 1)
 
-    def _switch_gains_t(
+    def switch_gains_cm(
         self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
         """Concept-major candidates: unary gains (M, N) (-inf where no violated unary rule), for
         each subset mask t = 1 .. 2**R - 1 the gains of flipping it in every multi-concept rule
         (T x (F, N); -inf where the rule has no such subset), and which of those rules are
         violated (F, N)."""
-        single, codes = self._flip_gains_t(cT, y, codes)
+        single, codes = self.flip_gains_cm(cT, y, codes)
         unary = single.masked_fill(~self._unary_lookup(self._violable_by_concept, cT, y), -math.inf)
         F = len(self._multi_rules)
         violated = self._lookup(self._factor_truth, codes, y)[:F] == 0  # (F, N)
@@ -397,6 +399,17 @@ class FactorGraph:
         for t in self._partial_subsets:  # subsets that some lower-arity rule does not have
             gains[t] = gains[t] + self._subset_penalty[:, t, None]
         return unary, gains, violated
+
+    def subset_flips_cm(self, chosen: torch.Tensor, subset: torch.Tensor) -> torch.Tensor:
+        """(M, N) bool: the concepts flipped when each multi-concept rule f with ``chosen[f, n]``
+        flips its subset number ``subset[f, n]`` (the bit mask ``subset + 1`` of its concepts)."""
+        F = chosen.shape[0]
+        bits = (subset + 1).to(torch.int32)
+        flips = torch.zeros(self.num_concepts, chosen.shape[1], dtype=torch.int32, device=self.device)
+        for j in range(self.max_arity):
+            on = (bits & (1 << j)).bool() & chosen
+            flips.index_add_(0, self._factor_variables[:F, j], on.to(torch.int32))
+        return flips > 0
 
     def subset_concepts(self) -> torch.Tensor:
         """(F, T, M) bool: the concepts that subset t of multi-concept rule f flips (for valid t)."""

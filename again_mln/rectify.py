@@ -72,10 +72,10 @@ def rectify(
     if lam < 0 or not math.isfinite(lam):
         raise AgainError(f"lam must be a finite number >= 0, got {lam}")
     probs = check_probabilities(concept_probs, graph.num_concepts).to(graph.device, torch.float32)
-    c_hat, y = graph._prepare(probs > 0.5, categories)
+    c_hat, y = graph.validate(probs > 0.5, categories)
     cT = c_hat.T.contiguous()  # concept-major, as the graph's hot paths want
-    codes = graph._codes(cT)
-    score_before = graph._score_t(cT, y, codes)
+    codes = graph.factor_codes(cT)
+    score_before = graph.score_cm(cT, y, codes)
     flagged = graph.fails_detection(score_before, y, threshold)
     fixedT, score_after = cT, score_before
     rows = flagged.nonzero().squeeze(1)
@@ -89,7 +89,7 @@ def rectify(
         else:
             repaired = map_assignment(graph, probs if everyone else probs[rows], sub_y, lam).T
         fixedT = repaired if everyone else cT.index_copy(1, rows, repaired)
-        score_after = graph._score_t(fixedT, y)
+        score_after = graph.score_cm(fixedT, y)
     mask = (fixedT != cT).T
     return RectifyResult(
         rectified=torch.where(mask, fixedT.T.to(probs.dtype), probs),
@@ -100,20 +100,8 @@ def rectify(
     )
 
 
-def _flips_of_rules(graph: FactorGraph, chosen: torch.Tensor, subset: torch.Tensor) -> torch.Tensor:
-    """(M, N) bool: the concepts flipped when each rule f with ``chosen[f, n]`` flips its subset
-    number ``subset[f, n]`` (bit mask ``subset + 1``), concept-major like the graph's hot paths."""
-    F = chosen.shape[0]
-    bits = (subset + 1).to(torch.int32)
-    flips = torch.zeros(graph.num_concepts, chosen.shape[1], dtype=torch.int32, device=graph.device)
-    for j in range(graph.max_arity):
-        on = (bits & (1 << j)).bool() & chosen
-        flips.index_add_(0, graph._factor_variables[:F, j], on.to(torch.int32))
-    return flips > 0
-
-
 def _switch_flips_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
-    unary, gains, violated = graph._switch_gains_t(cT, y, codes)
+    unary, gains, violated = graph.switch_gains_cm(cT, y, codes)
     flips = unary > 0
     if gains:
         best, subset = gains[0], torch.zeros_like(violated, dtype=torch.uint8)
@@ -121,7 +109,7 @@ def _switch_flips_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, codes
             better = gain > best
             best = torch.maximum(gain, best)
             subset.masked_fill_(better, t)
-        flips |= _flips_of_rules(graph, (best > 0) & violated, subset)
+        flips |= graph.subset_flips_cm((best > 0) & violated, subset)
     return flips
 
 
@@ -144,7 +132,7 @@ def _iterate_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, max_rounds
     for _ in range(max_rounds or 4 * M):
         if not len(active):
             break
-        unary, gains, violated = graph._switch_gains_t(cT[:, active], y[active])
+        unary, gains, violated = graph.switch_gains_cm(cT[:, active], y[active])
         F, T = violated.shape[0], len(gains)
         lone_flips = (unary > _MIN_GAIN) & alone
         multi = torch.stack(gains, 1).masked_fill(~violated[:, None, :], -math.inf) if T else unary[:0]
@@ -161,7 +149,7 @@ def _iterate_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, max_rounds
             rule, subset = (index - M).clamp(min=0) // T, (index - M).clamp(min=0) % T
             chosen = torch.zeros(F, len(active), dtype=torch.bool, device=graph.device)
             chosen[rule, columns] = take_best & (index >= M)
-            flips |= _flips_of_rules(graph, chosen, subset[None].expand(F, -1))
+            flips |= graph.subset_flips_cm(chosen, subset[None].expand(F, -1))
         cT[:, active] ^= flips.long()
     return cT
 
