@@ -91,32 +91,32 @@ class _FormulaParser:
         return token
 
     def _equivalence(self) -> Formula:
-        left = self._implication()
-        if self._peek() == "<=>":
-            self._take()
-            return Equiv(left, self._implication())
-        return left
+        return self._binary("<=>", Equiv, self._implication)
 
     def _implication(self) -> Formula:
-        left = self._disjunction()
-        if self._peek() == "=>":
-            self._take()
-            return Implies(left, self._disjunction())
-        return left
+        return self._binary("=>", Implies, self._disjunction)
 
     def _disjunction(self) -> Formula:
-        operands = [self._conjunction()]
-        while self._peek() == "v":
-            self._take()
-            operands.append(self._conjunction())
-        return operands[0] if len(operands) == 1 else Or(tuple(operands))
+        return self._chain("v", Or, self._conjunction)
 
     def _conjunction(self) -> Formula:
-        operands = [self._negation()]
-        while self._peek() == "^":
+        return self._chain("^", And, self._negation)
+
+    def _binary(self, symbol: str, node: type, operand) -> Formula:
+        """``operand [symbol operand]``: pracmln's non-associative => and <=>."""
+        left = operand()
+        if self._peek() == symbol:
             self._take()
-            operands.append(self._negation())
-        return operands[0] if len(operands) == 1 else And(tuple(operands))
+            return node(left, operand())
+        return left
+
+    def _chain(self, symbol: str, node: type, operand) -> Formula:
+        """``operand (symbol operand)*`` flattened into one n-ary node (^ and v)."""
+        operands = [operand()]
+        while self._peek() == symbol:
+            self._take()
+            operands.append(operand())
+        return operands[0] if len(operands) == 1 else node(tuple(operands))
 
     def _negation(self) -> Formula:
         if self._peek() == "!":
