@@ -10,7 +10,6 @@ from tqdm import tqdm
 
 from again_mln.atomic import save_npz
 from again_mln.attacks import KINDS, TARGETS, AttackConfig, attack_dataset, attack_summary, input_bounds
-from again_mln.cli import main
 from again_mln.datasets import SPLITS, DataConfig, load_dataset
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph, resolve_device
@@ -19,7 +18,7 @@ from again_mln.models.checkpoint import load_checkpoint
 from again_mln.models.training import accuracies, predict
 
 
-@main.command("attack")
+@click.command("attack")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="Predictions on the adversarial inputs (.npz, the layout of `predict`).")

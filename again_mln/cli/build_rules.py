@@ -7,7 +7,6 @@ from typing import Callable
 
 import click
 
-from again_mln.cli import main
 from again_mln.errors import AgainError
 from again_mln.logic import RuleSet
 from again_mln.mlnfile import write_mln
@@ -50,7 +49,7 @@ _BUILDERS: dict[str, Callable[[dict, dict], RuleSet]] = {
 }
 
 
-@main.command("build-rules")
+@click.command("build-rules")
 @click.option("--dataset", required=True, type=click.Choice(sorted(_OPTIONS)), help="Rule source.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="The .mln file to write [default: mln_files/DATASET.mln].")

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import click
 
-from again_mln.cli import main
 from again_mln.experiments import Setup, evaluation_config, run_evaluation
 from again_mln.mlnfile import write_mln
 from again_mln.reporting import tables, write_reports
@@ -14,7 +13,7 @@ from again_mln.reporting import tables, write_reports
 DEMO_SIZES = dict(n_train=5000, n_val=1000, n_test=1000, epochs=20, at_epochs=3, repeats=1)
 
 
-@main.command("demo")
+@click.command("demo")
 @click.option("-o", "--output", type=click.Path(file_okay=False), default="again-demo", show_default=True,
               help="Folder for the rule files and the report.")
 @click.option("--target-sr", type=click.FloatRange(0, 1, min_open=True), default=0.98, show_default=True,

@@ -7,7 +7,6 @@ import sys
 import click
 
 from again_mln.attacks import KINDS, TARGETS
-from again_mln.cli import main
 from again_mln.experiments import EVALUATION_DATASETS, evaluation_config, run_evaluation
 from again_mln.rectify import STRATEGIES
 from again_mln.reporting import tables, write_reports
@@ -24,7 +23,7 @@ def _attack(value: str | None) -> tuple[str, str] | None:
     return kind, targets or "random"
 
 
-@main.command("evaluate")
+@click.command("evaluate")
 @click.option("--dataset", type=click.Choice(EVALUATION_DATASETS), required=True)
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="Folder for evaluation.{json,csv,md,png} [results/DATASET].")

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import click
 
-from again_mln.cli import main
 from again_mln.mlnfile import read_mln
 from again_mln.rulegen.draw import draw_factor_graph
 from again_mln.rulegen.summary import format_summary, summarize
 
 
-@main.command("inspect")
+@click.command("inspect")
 @click.argument("rules", type=click.Path(dir_okay=False))
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False), default=None,
               help="Also draw the factor graph to this image (.png, .pdf or .svg).")

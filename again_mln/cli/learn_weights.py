@@ -5,14 +5,13 @@ import time
 
 import click
 
-from again_mln.cli import main
 from again_mln.errors import AgainError
 from again_mln.graph import MAX_ENUMERATION_CONCEPTS
 from again_mln.learning import learn_weights, read_data
 from again_mln.mlnfile import read_mln, write_mln
 
 
-@main.command("learn-weights")
+@click.command("learn-weights")
 @click.argument("rules", type=click.Path(dir_okay=False))
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
               help="Training .npz with 'concepts' (N, M) in {0,1} and 'categories' (N,).")

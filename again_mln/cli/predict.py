@@ -5,12 +5,11 @@ import click
 
 from again_mln.atomic import save_npz
 from again_mln.datasets import SPLITS
-from again_mln.cli import main
 from again_mln.models.training import accuracies
 from again_mln.models.workflow import predict_checkpoint
 
 
-@main.command("predict")
+@click.command("predict")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Predictions to write (.npz).")

@@ -7,14 +7,13 @@ import click
 import torch
 
 from again_mln.atomic import save_npz
-from again_mln.cli import main
 from again_mln.graph import FactorGraph
 from again_mln.inputs import load_predictions
 from again_mln.mlnfile import read_mln
 from again_mln.rectify import STRATEGIES, numpy_result, rectify
 
 
-@main.command("rectify")
+@click.command("rectify")
 @click.argument("preds", type=click.Path(dir_okay=False))
 @click.option("--mln", "mln_path", required=True, type=click.Path(dir_okay=False), help="Rule file (.mln).")
 @click.option("--categories", "categories_path", type=click.Path(dir_okay=False),

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import click
 
-from again_mln.cli import main
 from again_mln.datasets import DATASETS, DataConfig
 from again_mln.models.factory import MODEL_KINDS, ModelConfig
 from again_mln.models.training import MODES, TrainConfig
@@ -15,7 +14,7 @@ def _print_epoch(entry: dict) -> None:
     click.echo(f"[{entry['stage']} {entry['epoch']}] {metrics}")
 
 
-@main.command("train")
+@click.command("train")
 @click.option("--dataset", type=click.Choice(DATASETS), required=True, help="Which dataset to train on.")
 @click.option("--model", "kind", type=click.Choice(MODEL_KINDS), default="cbm", show_default=True,
               help="Concept bottleneck (cbm) or concept embedding model (cem).")
