@@ -1,0 +1,22 @@
+"""Options that several commands share, declared once so their names, defaults and help agree."""
+from __future__ import annotations
+
+import click
+
+#: ``--device``: where tensors live (the library resolves ``auto``)
+device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+#: ``--seed``: the one seed of a run (same seed, same result)
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+#: ``--quiet``: no progress bars or step lines
+quiet_option = click.option("--quiet", is_flag=True, help="No progress bars or step lines.")
+#: ``--data-root``: the data folder holding MNIST/ and cub/ (see ``again-mln data status``)
+data_root_option = click.option(
+    "--data-root", type=click.Path(file_okay=False), default=None,
+    help="The data folder holding MNIST/ and cub/ [default: $AGAIN_DATA, then the per-user data "
+         "folder that `again-mln data fetch` fills].")
+#: ``--mnist-root`` / ``--cub-root``: one data set's own folder, overriding the data folder
+mnist_root_option = click.option("--mnist-root", type=click.Path(file_okay=False), default=None,
+                                  help="Folder with the four MNIST .gz files (or MNIST/raw/ of them) "
+                                       "[default: MNIST/ in the data folder].")
+cub_root_option = click.option("--cub-root", type=click.Path(file_okay=False), default=None,
+                               help="Folder holding CUB_200_2011/ [default: cub/ in the data folder].")
