@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from again_mln.attacks import EPSILONS, AttackConfig, adversarial_perturbation, attack_dataset, attack_summary, input_bounds
-from again_mln.calibration import calibrate_threshold
+from again_mln.detection import calibrate_threshold
 from again_mln.datasets import DataConfig, load_dataset
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError

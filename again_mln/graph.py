@@ -337,19 +337,6 @@ class FactorGraph:
             maxima, _ = solve_milp(self, np.arange(self.num_categories))
             return torch.tensor(maxima, dtype=self.unary.dtype, device=self.device)
 
-    # ------------------------------------------------------------------------------- detection
-    def detect(self, concept_probs: torch.Tensor, categories: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
-        """Flag explanations that fail Eq. 3: pass iff S(c_hat, y) - S_max(y) > ln d. (N,) bool."""
-        c, y = self.validate(torch.as_tensor(concept_probs) > 0.5, categories)
-        return self.fails_detection(self._score(c, y), y, threshold)
-
-    def fails_detection(self, scores: torch.Tensor, categories: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
-        """Eq. 3 on scores already computed: True where S - S_max(y) <= ln d."""
-        if not 0.0 <= threshold <= 1.0:
-            raise AgainError(f"detection threshold d must lie in [0, 1], got {threshold}")
-        margin = scores - self.s_max[categories]
-        return ~(margin > (math.log(threshold) if threshold > 0 else -math.inf))
-
     # ---------------------------------------------------------------- intervention switch gains
     def flip_gains(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """S(c xor e_m) - S(c) for every concept: (N, M)."""

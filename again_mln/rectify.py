@@ -21,7 +21,9 @@ import torch
 
 from again_mln.contract import contract
 from again_mln.errors import AgainError
+from again_mln.detection import check_threshold, fails_detection
 from again_mln.graph import MAX_CONTRACTION_ENTRIES, FactorGraph
+from again_mln.validation import binarize, check_probabilities
 
 STRATEGIES = ("switch", "iterate", "map")
 #: Gains below this are treated as zero, so float round-off cannot make ``iterate`` cycle.
@@ -44,20 +46,6 @@ class RectifyResult:
         return self.mask.sum(1)
 
 
-def check_probabilities(probs: torch.Tensor, num_concepts: int, name: str = "concept probabilities") -> torch.Tensor:
-    """Validate an (N, M) array of probabilities; one clear error per problem."""
-    probs = torch.as_tensor(probs)
-    if probs.ndim != 2 or probs.shape[1] != num_concepts:
-        raise AgainError(f"{name}: expected shape (N, {num_concepts}), got {tuple(probs.shape)}")
-    if not torch.is_floating_point(probs):
-        probs = probs.float()
-    if not torch.isfinite(probs).all():
-        raise AgainError(f"{name}: contains NaN or infinite values")
-    if len(probs) and (probs.min() < 0 or probs.max() > 1):
-        raise AgainError(f"{name}: values must lie in [0, 1] (pass logits with --logits)")
-    return probs
-
-
 def rectify(
     graph: FactorGraph,
     concept_probs: torch.Tensor,
@@ -72,11 +60,11 @@ def rectify(
     if lam < 0 or not math.isfinite(lam):
         raise AgainError(f"lam must be a finite number >= 0, got {lam}")
     probs = check_probabilities(concept_probs, graph.num_concepts).to(graph.device, torch.float32)
-    c_hat, y = graph.validate(probs > 0.5, categories)
+    c_hat, y = graph.validate(binarize(probs), categories)
     cT = c_hat.T.contiguous()  # concept-major, as the graph's hot paths want
     codes = graph.factor_codes(cT)
     score_before = graph.score_cm(cT, y, codes)
-    flagged = graph.fails_detection(score_before, y, threshold)
+    flagged = fails_detection(graph, score_before, y, threshold)
     fixedT, score_after = cT, score_before
     rows = flagged.nonzero().squeeze(1)
     if len(rows):

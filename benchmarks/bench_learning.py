@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from again_mln.detection import detect
 from again_mln.graph import FactorGraph
 from again_mln.learning import learn_weights
 from again_mln.logic import And, Equiv, Implies, Not, RuleSet, category, concept
@@ -122,7 +123,7 @@ def bench_scale(name: str, samples: int, limit: float, lines: list[str]) -> None
     graph = FactorGraph(ruleset)
     graph.s_max
     start = time.perf_counter()
-    graph.detect(torch.as_tensor(concepts, dtype=torch.float32), torch.as_tensor(categories))
+    detect(graph, torch.as_tensor(concepts, dtype=torch.float32), torch.as_tensor(categories))
     batch = time.perf_counter() - start
     query = pracmln_seconds("query", ruleset, concepts[:1], categories[:1], "cll", limit)
     query_text = f"{query:.2f} s" if query is not None else f"> {limit:.0f} s"

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 
 from again_mln.errors import AgainError
+from again_mln.detection import detect
 from again_mln.graph import FactorGraph
 from again_mln.maxsat import solve_milp
 from again_mln.mlnfile import parse_mln
@@ -34,9 +35,9 @@ def test_two_concept_example_by_hand():
     assert graph.s_max.tolist() == [3.0, 3.0]  # under Z the first rule holds whatever A is: 1 + 2
     # Eq. 3: {1,0} has P = e^1/Z against P_max = e^3/Z, so it fails for d = 0.9 and passes for d = e^-2.1
     probs = torch.tensor([[0.8, 0.3]])
-    assert graph.detect(probs, torch.tensor([0]), 0.9).item() is True
-    assert graph.detect(probs, torch.tensor([0]), math.exp(-2.1)).item() is False
-    assert graph.detect(torch.tensor([[0.8, 0.7]]), torch.tensor([0]), 0.9).item() is False
+    assert detect(graph, probs, torch.tensor([0]), 0.9).item() is True
+    assert detect(graph, probs, torch.tensor([0]), math.exp(-2.1)).item() is False
+    assert detect(graph, torch.tensor([[0.8, 0.7]]), torch.tensor([0]), 0.9).item() is False
 
 
 @settings(max_examples=40, deadline=None)
@@ -84,6 +85,6 @@ def test_bad_inputs_are_rejected():
     with pytest.raises(AgainError, match="ids must lie in 0..1"):
         graph.score(torch.zeros(1, 2, dtype=torch.long), torch.tensor([2]))
     with pytest.raises(AgainError, match=r"threshold d must lie in \[0, 1\]"):
-        graph.detect(torch.zeros(1, 2), torch.tensor([0]), 1.5)
+        detect(graph, torch.zeros(1, 2), torch.tensor([0]), 1.5)
     with pytest.raises(AgainError, match="unknown device"):
         FactorGraph(parse_mln(TWO_CONCEPTS), device="tpu")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from again_mln.calibration import calibrate_threshold, detection_margins
+from again_mln.detection import calibrate_threshold, detect, detection_margins
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
 from again_mln.logic import And, Implies, Not, Rule, RuleSet, category, concept
@@ -71,11 +71,11 @@ def test_calibration_meets_the_target_with_the_largest_d():
     for target in (0.5, 0.8, 0.98, 1.0):
         result = calibrate_threshold(g, probs, categories, target)
         assert result.success_rate >= target and result.samples == 200
-        assert result.success_rate == success_rate(g.detect(probs, categories, result.threshold))
+        assert result.success_rate == success_rate(detect(g, probs, categories, result.threshold))
         margins = detection_margins(g, probs, categories)
         stricter = math.exp(min(0.0, float(margins[margins > math.log(result.threshold)].min()) + 1e-3))
         if stricter <= 1.0 and target < 1.0:
-            assert success_rate(g.detect(probs, categories, stricter)) < target
+            assert success_rate(detect(g, probs, categories, stricter)) < target
 
 
 def test_calibration_rejects_bad_targets():
