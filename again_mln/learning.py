@@ -27,7 +27,7 @@ from tqdm import tqdm
 from again_mln.errors import AgainError
 from again_mln.exact import ExactMethod, exact_route, log_partition_function
 from again_mln.graph import FactorGraph
-from again_mln.inputs import align_columns, load_array, names_of_ids, saved_names
+from again_mln.inputs import NAMES, NUMBERS, align_columns, load_array, names_of_ids, saved_names
 from again_mln.logic import RuleSet
 
 Method = Literal["auto", "cll", "pll"]
@@ -84,7 +84,7 @@ def read_data(path: str | os.PathLike, ruleset: RuleSet) -> tuple[np.ndarray, np
     Optional ``concept_names`` put the columns into the rules' order (as for ``rectify``);
     optional ``category_names`` say what the category ids mean.
     """
-    concepts, categories = load_array(path, "concepts"), load_array(path, "categories")
+    concepts, categories = load_array(path, "concepts"), load_array(path, "categories", kinds=NUMBERS + NAMES)
     concept_names = saved_names(path, "concept_names")
     if concept_names is not None and concepts.ndim == 2:
         concepts = align_columns(concepts, concept_names, ruleset.concepts, f"{path}[concept_names]", "concept")

@@ -13,10 +13,18 @@ from typing import Callable, Sequence
 
 import torch
 
-from again_mln.errors import AgainError
+from again_mln.errors import AgainError, short
 
 CONCEPT_PREDICATE = "active"
 CATEGORY_PREDICATE = "label"
+
+#: Most distinct concepts one rule may read: compiling a rule builds its truth table over all
+#: 2**r assignments of its concepts (docs/method.md), 2**20 entries per category at this limit.
+MAX_RULE_CONCEPTS = 20
+#: Largest |weight|: scores are summed in float32.
+MAX_WEIGHT = float(torch.finfo(torch.float32).max)
+#: Largest truth table (assignments x categories told apart) the satisfiability check enumerates.
+_MAX_CHECKED_ENTRIES = 2**24
 
 # Binding strength in pracmln's grammar: a higher number binds tighter.
 _PRECEDENCE = {"Equiv": 1, "Implies": 2, "Or": 3, "And": 4, "Not": 5, "Atom": 6}
@@ -215,7 +223,7 @@ class RuleSet:
                 raise AgainError(f"the {kind} domain is empty")
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:
-                raise AgainError(f"duplicate {kind} name(s): {', '.join(duplicates)}")
+                raise AgainError(f"duplicate {kind} name(s): {', '.join(short(d, 30) for d in duplicates[:5])}")
         for rule in self.rules:
             self.check_rule(rule)
 
@@ -228,16 +236,20 @@ class RuleSet:
         return {name: i for i, name in enumerate(self.categories)}
 
     def check_rule(self, rule: Rule) -> None:
-        """Raise when the rule names an unknown concept/category or has a bad weight."""
+        """Raise when the rule names an unknown concept/category, has a bad weight or reads more
+        than :data:`MAX_RULE_CONCEPTS` concepts (checked before anything is compiled)."""
         known = {CONCEPT_PREDICATE: set(self.concepts), CATEGORY_PREDICATE: set(self.categories)}
         for atom in rule.formula.atoms():
             if atom.predicate not in known:
-                raise AgainError(f"unknown predicate {atom.predicate!r} in {rule.formula}")
+                raise AgainError(f"unknown predicate {short(atom.predicate)} in {short(rule.formula)}")
             if atom.argument not in known[atom.predicate]:
                 kind = "concept" if atom.is_concept else "category"
-                raise AgainError(f"unknown {kind} {atom.argument!r} in {rule.formula}")
-        if rule.weight is not None and not math.isfinite(rule.weight):
-            raise AgainError(f"weight of {rule.formula} is not a finite number")
+                raise AgainError(f"unknown {kind} {short(atom.argument)} in {short(rule.formula)}")
+        if rule.weight is not None and not (math.isfinite(rule.weight) and abs(rule.weight) <= MAX_WEIGHT):
+            raise AgainError(f"weight {rule.weight!r} is not a finite number within float32 range (|w| <= {MAX_WEIGHT:.4g})")
+        arity = len(rule.concept_names())
+        if arity > MAX_RULE_CONCEPTS:
+            raise AgainError(f"a rule may read at most {MAX_RULE_CONCEPTS} distinct concepts, this one reads {arity}")
 
     def add(self, formula: Formula, weight: float | None = 1.0, **kwargs) -> Rule:
         """Append a rule after checking it against the domains."""
@@ -254,3 +266,50 @@ class RuleSet:
         new_weight = iter(float(w) for w in weights)
         rules = [r if r.hard else Rule(r.formula, next(new_weight), r.fixed, r.comments) for r in self.rules]
         return RuleSet(self.concepts, self.categories, rules, self.header)
+
+
+def unsatisfiable_categories(ruleset: RuleSet) -> tuple[str, ...]:
+    """Categories for which no assignment of the concepts satisfies every hard rule.
+
+    Hard rules are grouped by shared concepts; each group is enumerated over its concepts'
+    assignments and the categories it tells apart (plus one row for all other categories). A
+    group too large to enumerate (more than 2**24 entries) is not checked, so the answer may
+    miss a contradiction spread over more than about 20 concepts; it never reports a false one.
+    """
+    hard = [rule for rule in ruleset.rules if rule.hard]
+    groups: dict[int, list[Rule]] = {}
+    owner: dict[str, int] = {}  # concept -> group id (merged as rules connect them)
+    for number, rule in enumerate(hard):
+        joined = {owner[c] for c in rule.concept_names() if c in owner}
+        members = [rule] + [r for g in joined for r in groups.pop(g)]
+        groups[number] = members
+        for member in members:
+            for c in member.concept_names():
+                owner[c] = number
+    impossible: set[str] = set()
+    for members in groups.values():
+        impossible |= _impossible_in_group(members, ruleset.categories)
+    return tuple(name for name in ruleset.categories if name in impossible)
+
+
+def _impossible_in_group(rules: list[Rule], categories: tuple[str, ...]) -> set[str]:
+    concepts = list(dict.fromkeys(c for rule in rules for c in rule.concept_names()))
+    named = list(dict.fromkeys(c for rule in rules for c in rule.category_names()))
+    others = [c for c in categories if c not in named]
+    rows = named + others[:1]  # every category a group does not name behaves the same
+    if len(rows) << len(concepts) > _MAX_CHECKED_ENTRIES:
+        return set()
+    assignment = torch.arange(2 ** len(concepts))
+    row = torch.arange(len(rows))[:, None]
+    bit = {name: j for j, name in enumerate(concepts)}
+
+    def value_of(atom: Atom) -> torch.Tensor:
+        if atom.is_concept:
+            return ((assignment >> bit[atom.argument]) & 1).bool().expand(len(rows), -1)
+        return (row == rows.index(atom.argument)).expand(-1, len(assignment))
+
+    holds = torch.ones(len(rows), len(assignment), dtype=torch.bool)
+    for rule in rules:
+        holds &= rule.formula.evaluate(value_of)
+    dead = ~holds.any(1)
+    return {rows[i] for i in torch.nonzero(dead).flatten().tolist()} | (set(others) if others and dead[-1] else set())

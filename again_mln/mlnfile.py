@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from again_mln import atomic
-from again_mln.errors import AgainError, located
+from again_mln.errors import AgainError, AgainWarning, located, short
 from again_mln.logic import (
     CATEGORY_PREDICATE,
     CONCEPT_PREDICATE,
+    MAX_WEIGHT,
     And,
     Atom,
     Equiv,
@@ -31,6 +33,7 @@ from again_mln.logic import (
     Rule,
     RuleSet,
     quote_constant,
+    unsatisfiable_categories,
 )
 
 CONCEPT_DOMAIN = "concept"
@@ -40,6 +43,8 @@ _PREDICATE_DECLARATIONS = {
     CONCEPT_PREDICATE: f"{CONCEPT_PREDICATE}({CONCEPT_DOMAIN})",
     CATEGORY_PREDICATE: f"{CATEGORY_PREDICATE}({CATEGORY_DOMAIN}!)",
 }
+#: Deepest nesting of parentheses and negations in one formula (the parser recurses on them).
+MAX_NESTING = 100
 _TOKEN = re.compile(r'\s*(?:(<=>|=>|[!^(),{}=])|("[^"]*")|([A-Za-z0-9_\-+.:]+))')
 
 
@@ -66,7 +71,7 @@ class _FormulaParser:
     """Recursive descent over pracmln's precedence: <=> < => < v < ^ < !."""
 
     def __init__(self, tokens: list[str]):
-        self.tokens, self.position = tokens, 0
+        self.tokens, self.position, self.depth = tokens, 0, 0
 
     def parse(self) -> Formula:
         if not self.tokens:
@@ -75,7 +80,7 @@ class _FormulaParser:
         if self._peek() == ")":
             raise _ParseError("unbalanced parentheses: unexpected ')'")
         if self.position != len(self.tokens):
-            raise _ParseError(f"expected an operator or end of formula, got {self.tokens[self.position]!r}")
+            raise _ParseError(f"expected an operator or end of formula, got {short(self.tokens[self.position])}")
         return formula
 
     def _peek(self) -> str | None:
@@ -86,7 +91,7 @@ class _FormulaParser:
         if token is None:
             raise _ParseError(f"expected {expected!r}, got end of line" if expected else "unexpected end of line")
         if expected is not None and token != expected:
-            raise _ParseError(f"expected {expected!r}, got {token!r}")
+            raise _ParseError(f"expected {expected!r}, got {short(token)}")
         self.position += 1
         return token
 
@@ -119,30 +124,33 @@ class _FormulaParser:
         return operands[0] if len(operands) == 1 else node(tuple(operands))
 
     def _negation(self) -> Formula:
-        if self._peek() == "!":
-            self._take()
-            return Not(self._negation())
-        if self._peek() == "(":
-            self._take()
+        if self._peek() not in ("!", "("):
+            return self._atom()
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _ParseError(f"formula nested deeper than {MAX_NESTING} parentheses/negations")
+        if self._take() == "!":
+            inner: Formula = Not(self._negation())
+        else:
             inner = self._equivalence()
             if self._peek() != ")":
                 raise _ParseError("unbalanced parentheses: expected ')'")
             self._take()
-            return inner
-        return self._atom()
+        self.depth -= 1
+        return inner
 
     def _atom(self) -> Atom:
         if self._peek() is None:
             raise _ParseError("expected an atom such as active(C), got end of line")
         predicate = self._take()
         if predicate in (")", "^", "v", "=>", "<=>", ",", "!"):
-            raise _ParseError(f"expected an atom such as active(C), got {predicate!r}")
+            raise _ParseError(f"expected an atom such as active(C), got {short(predicate)}")
         if predicate not in (CONCEPT_PREDICATE, CATEGORY_PREDICATE):
-            raise _ParseError(f"expected predicate 'active' or 'label', got {predicate!r}")
+            raise _ParseError(f"expected predicate 'active' or 'label', got {short(predicate)}")
         self._take("(")
         argument = _constant(self._take())
         if self._peek() != ")":
-            raise _ParseError(f"expected ')' after {predicate}({argument}")
+            raise _ParseError(f"expected ')' after {predicate}({short(argument)[1:-1]}")
         self._take()
         return Atom(predicate, argument)
 
@@ -151,9 +159,9 @@ def _constant(token: str) -> str:
     if token.startswith('"'):
         return token[1:-1]
     if token in ("(", ")", ",", "{", "}", "=", "!", "^", "=>", "<=>"):
-        raise _ParseError(f"expected a constant, got {token!r}")
+        raise _ParseError(f"expected a constant, got {short(token)}")
     if token[:1].islower():
-        raise _ParseError(f"expected a constant, got variable {token!r} (quote names that start lower-case)")
+        raise _ParseError(f"expected a constant, got variable {short(token)} (quote names that start lower-case)")
     return token
 
 
@@ -162,7 +170,7 @@ def parse_formula(text: str) -> Formula:
     try:
         return _FormulaParser(_tokenize(text)).parse()
     except _ParseError as err:
-        raise AgainError(f"formula {text!r}: {err}") from None
+        raise AgainError(f"formula {short(text)}: {err}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,8 +183,15 @@ class _PendingRule:
 
 
 def parse_mln(text: str, source: str = "<string>") -> RuleSet:
-    """Parse the text of an ``.mln`` file into a :class:`RuleSet`."""
+    """Parse the text of an ``.mln`` file into a :class:`RuleSet`.
+
+    A leading UTF-8 byte-order mark is skipped and CRLF line ends are read like LF. Hard rules
+    that no explanation of some category can satisfy give an :class:`AgainWarning` (reading
+    predictions or training data of such a category is the error).
+    """
+    text = text.removeprefix("\ufeff")
     domains: dict[str, tuple[str, ...]] = {}
+    domain_lines: dict[str, int] = {}
     comments: list[str] = []
     header: tuple[str, ...] | None = None
     pending: list[_PendingRule] = []
@@ -201,7 +216,11 @@ def parse_mln(text: str, source: str = "<string>") -> RuleSet:
                 name, values = _parse_domain(line)
                 if name in domains:
                     raise _ParseError(f"duplicate declaration of domain {name!r}")
-                domains[name] = values
+                seen: set[str] = set()
+                duplicated = next((v for v in values if v in seen or seen.add(v)), None)
+                if duplicated is not None:
+                    raise _ParseError(f"{short(duplicated)} appears twice in the {name} domain")
+                domains[name], domain_lines[name] = values, number
             elif re.match(rf"^({CONCEPT_PREDICATE}|{CATEGORY_PREDICATE})\s*\(\s*(concept|category)!?\s*\)$", line):
                 _check_predicate_declaration(line)
             else:
@@ -219,14 +238,29 @@ def parse_mln(text: str, source: str = "<string>") -> RuleSet:
         except AgainError as err:
             raise located(source, item.line, str(err)) from None
         ruleset.rules.append(item.rule)
+    if sum(abs(rule.weight) for rule in ruleset.rules if not rule.hard) > MAX_WEIGHT:
+        raise located(source, None, f"the soft weights sum to more than float32 can hold ({MAX_WEIGHT:.4g})")
+    _check_satisfiable(ruleset, source)
     return ruleset
+
+
+def _check_satisfiable(ruleset: RuleSet, source: str) -> None:
+    impossible = unsatisfiable_categories(ruleset)
+    if not impossible:
+        return
+    names = ", ".join(short(name, 30) for name in impossible[:3]) + (", ..." if len(impossible) > 3 else "")
+    which = "any category" if len(impossible) == len(ruleset.categories) else \
+        f"{len(impossible)} categor{'y' if len(impossible) == 1 else 'ies'} ({names})"
+    warnings.warn(AgainWarning(f"{source}: the hard rules contradict each other for {which}; no explanation "
+                               "of it can satisfy them, so detection and learning on it are meaningless"),
+                  stacklevel=3)
 
 
 def _parse_domain(line: str) -> tuple[str, tuple[str, ...]]:
     tokens = _tokenize(line)
     name = tokens[0]
     if name not in (CONCEPT_DOMAIN, CATEGORY_DOMAIN):
-        raise _ParseError(f"expected domain 'concept' or 'category', got {name!r}")
+        raise _ParseError(f"expected domain 'concept' or 'category', got {short(name)}")
     if len(tokens) < 4 or tokens[1] != "=" or tokens[2] != "{" or tokens[-1] != "}":
         raise _ParseError(f"expected '{name} = {{A, B, ...}}'")
     body = tokens[3:-1]
@@ -296,14 +330,21 @@ def format_mln(ruleset: RuleSet) -> str:
 
 def read_mln(path: str | os.PathLike) -> RuleSet:
     """Read an ``.mln`` file; errors name the file and line."""
+    return parse_mln(_read_text(path, ".mln"), source=str(path))
+
+
+def _read_text(path: str | os.PathLike, kind: str) -> str:
+    """The UTF-8 text of an input file (noted as an input of the running command)."""
     path = Path(path)
+    if not path.is_file():
+        raise AgainError(f"{path}: no such {kind} file")
+    atomic.note_input(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AgainError(f"{path}: no such .mln file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise AgainError(f"{path}: cannot read ({err.__class__.__name__})") from None
-    return parse_mln(text, source=str(path))
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise AgainError(f"{path}: not UTF-8 text (byte {err.start}); expected a {kind} file") from None
+    except OSError as err:
+        raise AgainError(f"{path}: cannot read ({err.strerror})") from None
 
 
 def write_mln(ruleset: RuleSet, path: str | os.PathLike) -> None:
@@ -355,7 +396,7 @@ def parse_db(text: str, ruleset: RuleSet, source: str = "<string>") -> tuple[np.
         labels.append(label)
         row, label = np.zeros(len(ruleset.concepts), np.uint8), None
 
-    lines = text.splitlines()
+    lines = text.removeprefix("\ufeff").splitlines()
     for number, raw in enumerate(lines, start=1):
         line = raw.split("//", 1)[0].strip() if '"' not in raw else raw.strip()
         if not line:
@@ -373,11 +414,11 @@ def parse_db(text: str, ruleset: RuleSet, source: str = "<string>") -> tuple[np.
             raise located(source, number, "expected a ground atom such as active(C) or !active(C)")
         if atom.is_concept:
             if atom.argument not in concept_index:
-                raise located(source, number, f"unknown concept {atom.argument!r}")
+                raise located(source, number, f"unknown concept {short(atom.argument)}")
             row[concept_index[atom.argument]] = 0 if negated else 1
         elif not negated:
             if atom.argument not in category_index:
-                raise located(source, number, f"unknown category {atom.argument!r}")
+                raise located(source, number, f"unknown category {short(atom.argument)}")
             if label is not None:
                 raise located(source, number, "expected only one true label(...) atom per database")
             label = category_index[atom.argument]
@@ -388,12 +429,7 @@ def parse_db(text: str, ruleset: RuleSet, source: str = "<string>") -> tuple[np.
 
 def read_db(path: str | os.PathLike, ruleset: RuleSet) -> tuple[np.ndarray, np.ndarray]:
     """Read a ``.db`` evidence file against the domains of ``ruleset``."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        raise AgainError(f"{path}: cannot read the .db file") from None
-    return parse_db(text, ruleset, source=str(path))
+    return parse_db(_read_text(path, ".db"), ruleset, source=str(path))
 
 
 def write_db(ruleset: RuleSet, concepts: np.ndarray, categories: np.ndarray, path: str | os.PathLike) -> None:

@@ -8,10 +8,12 @@ raised below becomes a one-line ``Error: ...`` message and exit status 1, never 
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import click
 
-from again_mln.errors import AgainError
+from again_mln.atomic import command_scope
+from again_mln.errors import AgainError, AgainWarning, one_line
 
 #: command name -> ``module:function`` of its click command, in the order ``--help`` lists them
 COMMANDS = {
@@ -40,13 +42,45 @@ class _LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attribute)
 
     def invoke(self, ctx: click.Context):
+        """The one guarded entry: a user error is one ``Error:`` line, anything unexpected one
+        line too (exit status 1) unless ``--debug`` / ``AGAIN_DEBUG=1`` asks for the traceback.
+        Inputs of the command are protected from its outputs (:func:`command_scope`)."""
         try:
-            return super().invoke(ctx)
+            with command_scope(), warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except AgainError as err:
-            raise click.ClickException(str(err)) from None
+            raise click.ClickException(one_line(str(err))) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as err:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(one_line(_describe(ctx, err))) from None
+
+
+def _describe(ctx: click.Context, err: Exception) -> str:
+    """``what was being done: short reason`` for an exception the library did not anticipate."""
+    what = getattr(err, "filename", None) or ctx.invoked_subcommand or "again-mln"
+    if isinstance(err, MemoryError):
+        reason = "out of memory"
+    elif isinstance(err, RecursionError):
+        reason = "input nested too deeply"
+    else:
+        detail = str(err.strerror if isinstance(err, OSError) and err.strerror else err).strip().splitlines()
+        reason = f"{type(err).__name__}: {detail[0][:150]}" if detail else type(err).__name__
+    return f"{what}: {reason} (rerun with --debug for the traceback)"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Library warnings as one ``Warning:`` line on stderr, without the source line."""
+    text = str(message) if issubclass(category, AgainWarning) else f"{category.__name__}: {message}"
+    click.echo(f"Warning: {one_line(text)}", err=True)
 
 
 @click.group(cls=_LazyGroup)
 @click.version_option(package_name="again-mln")
-def main() -> None:
+@click.option("--debug", is_flag=True, envvar="AGAIN_DEBUG",
+              help="Show the Python traceback of an unexpected error (also AGAIN_DEBUG=1).")
+def main(debug: bool) -> None:
     """again-mln: logic rules that detect and repair concept-level explanations (AGAIN)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from again_mln.errors import AgainError, located
-from again_mln.inputs import load_array
+from again_mln.inputs import NAMES, NUMBERS, array_names, load_array, saved_names
 from again_mln.logic import RuleSet
 from again_mln.rulegen.assemble import file_provenance
 from again_mln.rulegen.estimate import EstimateThresholds, estimate_rules
@@ -79,21 +79,20 @@ def _read_csv(path: Path, category_column: str) -> ConceptTable:
 
 
 def _read_npz(path: Path, category_column: str) -> ConceptTable:
-    with np.load(path, allow_pickle=False) as loaded:
-        keys = set(loaded.files)
+    keys = set(array_names(path))
     concepts = load_array(path, "concepts")
-    raw_categories = load_array(path, category_column)
+    raw_categories = load_array(path, category_column, kinds=NUMBERS + NAMES)
     if concepts.ndim != 2 or raw_categories.shape != (concepts.shape[0],):
         raise AgainError(f"{path}: expected 'concepts' (N, M) and {category_column!r} (N,), "
                          f"got {concepts.shape} and {raw_categories.shape}")
     if "concept_names" in keys:
-        names = [str(n) for n in load_array(path, "concept_names")]
+        names = saved_names(path, "concept_names")
         if len(names) != concepts.shape[1]:
             raise AgainError(f"{path}: 'concept_names' has {len(names)} names for {concepts.shape[1]} columns")
     else:
         names = [f"concept_{j}" for j in range(concepts.shape[1])]
     if "category_names" in keys:
-        category_names = [str(n) for n in load_array(path, "category_names")]
+        category_names = saved_names(path, "category_names")
         if not np.issubdtype(raw_categories.dtype, np.integer) or raw_categories.min() < 0 \
                 or raw_categories.max() >= len(category_names):
             raise AgainError(f"{path}: {category_column!r} must hold indices into 'category_names' "
