@@ -1,0 +1,110 @@
+"""Compiled rule files, cached per user, so parsing, compiling and S_max are paid once per file.
+
+A rule file of CUB size takes seconds to parse, compile and solve for S_max (docs/method.md),
+far longer than rectifying a million explanations. The compiled :class:`FactorGraph` (tables
+and S_max) is stored in the per-user cache folder under a key made of the file's content hash,
+the device, and the source of the modules that compile it, so any change to the rules or to the
+compiler is a miss. An unreadable or foreign cache entry is ignored and rebuilt; a cache folder
+that cannot be written only costs the speed-up.
+
+The entries are pickles written by this module into a folder that only the user can write
+(mode 0700); they are never read from anywhere else.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from again_mln.detection import s_max
+from again_mln.devices import resolve_device
+from again_mln.errors import AgainError
+from again_mln.graph import FactorGraph
+from again_mln.mlnfile import read_mln
+
+APP_NAME = "again-mln"
+#: Bump when the entry layout changes.
+FORMAT = 1
+#: Modules whose source decides what a compiled graph holds.
+_COMPILER_MODULES = ("again_mln.graph", "again_mln.logic", "again_mln.mlnfile")
+
+
+def cache_folder() -> Path:
+    """The per-user folder of compiled rule files (``$XDG_CACHE_HOME/again-mln/graphs`` on Linux)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME)) / "graphs"
+
+
+def _compiler_fingerprint() -> bytes:
+    digest = hashlib.sha256(f"{FORMAT} {torch.__version__}".encode())
+    for name in _COMPILER_MODULES:
+        digest.update(Path(sys.modules[name].__file__).read_bytes())
+    return digest.digest()
+
+
+def cache_key(rule_text: bytes, device: torch.device) -> str:
+    """The entry name of a rule file's content compiled for ``device``."""
+    digest = hashlib.sha256(_compiler_fingerprint())
+    digest.update(str(device).encode())
+    digest.update(rule_text)
+    return digest.hexdigest()
+
+
+def _load(entry: Path, key: str) -> FactorGraph | None:
+    """The graph stored under ``key``, or None when the entry is missing, unreadable or foreign."""
+    try:
+        with entry.open("rb") as handle:
+            stored = pickle.load(handle)
+    except Exception:  # a missing, truncated or corrupt entry is a miss, whatever it raises
+        return None
+    if (not isinstance(stored, dict) or stored.get("key") != key or not isinstance(stored.get("graph"), FactorGraph)
+            or not isinstance(stored.get("s_max"), torch.Tensor)):
+        return None
+    graph = stored["graph"]
+    graph.s_max_cache = stored["s_max"]
+    return graph
+
+
+def _store(entry: Path, key: str, graph: FactorGraph) -> None:
+    """Write the entry atomically; a folder that cannot be written leaves the cache cold."""
+    try:
+        entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=entry.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump({"key": key, "graph": graph, "s_max": s_max(graph)}, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, entry)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def compiled_graph(mln_path: str | os.PathLike, device: str | torch.device | None = "auto", use_cache: bool = True) -> tuple[FactorGraph, bool]:
+    """The compiled graph of a rule file with S_max solved, and whether it came from the cache."""
+    path = Path(mln_path)
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise AgainError(f"{path}: no such file") from None
+    except OSError as err:
+        raise AgainError(f"{path}: cannot read ({err.strerror})") from None
+    device = resolve_device(device)
+    key = cache_key(text, device)
+    entry = cache_folder() / f"{key}.pickle"
+    if use_cache:
+        graph = _load(entry, key)
+        if graph is not None:
+            return graph, True
+    graph = FactorGraph(read_mln(path), device=device)
+    s_max(graph)  # solved once, stored with the tables
+    if use_cache:
+        _store(entry, key, graph)
+    return graph, False
