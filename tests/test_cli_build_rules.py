@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from again_mln.cli import main
 from again_mln.engines.pracmln import to_pracmln
 from again_mln.mlnfile import read_mln
-from again_mln.resources import data_dir
+from again_mln.datasets.store import locate
 
 CUB_SMALL = ["--coexist-above", "99", "--exclude-below", "0.1", "--corr-above", "0.97", "--corr-below", "-0.8"]
 TABLE = "fever,cough,diagnosis\n" + "1,1,flu\n" * 12 + "0,0,cold\n" * 12
@@ -26,14 +26,14 @@ def table(tmp_path):
 
 def _builds(tmp_path, table):
     return {
-        "cub": ["--cub-root", data_dir() / "cub" / "CUB_200_2011", *CUB_SMALL],
+        "cub": ["--data-root", locate("cub").parent, *CUB_SMALL],
         "ews": ["--n-samples", "3000"],
         "mnist": ["--drop-fraction", "0.2", "--seed", "1"],
         "table": ["--table", table, "--category-column", "diagnosis"],
     }
 
 
-@pytest.mark.parametrize("dataset", ["cub", "ews", "mnist", "table"])
+@pytest.mark.parametrize("dataset", [pytest.param("cub", marks=pytest.mark.data("cub")), "ews", "mnist", "table"])
 def test_every_builder_writes_a_file_that_loads_here_and_in_pracmln(tmp_path, table, dataset):
     output = tmp_path / f"{dataset}.mln"
     result = _run("build-rules", "--dataset", dataset, "-o", output, *_builds(tmp_path, table)[dataset])

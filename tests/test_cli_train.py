@@ -12,10 +12,13 @@ TINY = {
 }
 
 
+MNIST, CUB = pytest.mark.data("mnist"), pytest.mark.data("cub")
+
+
 @pytest.mark.parametrize("dataset,kind,mode", [
-    ("mnist", "cbm", "joint"), ("mnist", "cem", "sequential"),
+    pytest.param("mnist", "cbm", "joint", marks=MNIST), pytest.param("mnist", "cem", "sequential", marks=MNIST),
     ("ews", "cbm", "sequential"), ("ews", "cem", "joint"),
-    ("cub-sim", "cbm", "independent"), ("cub-sim", "cem", "joint"),
+    pytest.param("cub-sim", "cbm", "independent", marks=CUB), pytest.param("cub-sim", "cem", "joint", marks=CUB),
 ])
 def test_train_then_predict(tmp_path, dataset, kind, mode):
     runner = CliRunner()

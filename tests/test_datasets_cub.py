@@ -5,17 +5,18 @@ import pytest
 from again_mln.datasets import DataConfig, load_dataset
 from again_mln.datasets.cub import class_concept_frequencies, cub_category_names, cub_concepts, simulate_cub
 from again_mln.errors import AgainError
-from again_mln.resources import data_dir
 
 
-def test_concepts_and_categories():
+@pytest.mark.data("cub")
+def test_concepts_and_categories(cub_folder):
     index, names = cub_concepts()
-    attributes = [line.split(maxsplit=1)[1] for line in (data_dir() / "cub" / "attributes.txt").read_text().splitlines()]
+    attributes = [line.split(maxsplit=1)[1] for line in (cub_folder / "attributes.txt").read_text().splitlines()]
     assert len(names) == 112 and [attributes[i] for i in index] == names
     categories = cub_category_names()
     assert len(categories) == 200 and categories[0] == "001.Black_footed_Albatross"
 
 
+@pytest.mark.data("cub")
 def test_simulator_at_real_scale_follows_class_frequencies():
     train, test = simulate_cub("train", seed=0), simulate_cub("test", seed=0)
     assert len(train) + len(test) == 11788 and train.n_concepts == 112 and train.n_categories == 200
@@ -31,5 +32,5 @@ def test_simulator_at_real_scale_follows_class_frequencies():
 def test_missing_cub_folder_is_a_clear_error(tmp_path):
     with pytest.raises(AgainError, match="CUB_200_2011"):
         load_dataset(DataConfig("cub-sim", cub_root=str(tmp_path)), "train")
-    with pytest.raises(AgainError, match="--cub-root"):
-        load_dataset(DataConfig("cub"), "train")
+    with pytest.raises(AgainError, match="again-mln data fetch cub"):
+        load_dataset(DataConfig("cub", data_root=str(tmp_path)), "train")

@@ -8,12 +8,11 @@ import pytest
 from again_mln.datasets.mnist import (compose_grid, find_mnist_raw, load_mnist_categories, read_mnist,
                                       synthetic_mnist)
 from again_mln.errors import AgainError
-from again_mln.resources import data_dir
 
 
 @pytest.fixture(scope="module")
-def root():
-    return data_dir()
+def root(mnist_folder):
+    return mnist_folder
 
 
 def test_category_file_defines_twelve_sets_of_four_distinct_digits():

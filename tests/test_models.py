@@ -83,6 +83,7 @@ def test_cem_contributions_of_given_concepts_decompose_the_head_on_them():
     logits = model.classify(model.encode(train.x), rectified)
     torch.testing.assert_close(scores.sum(1) + model.category_head.bias[0], logits[:, 0], rtol=1e-4, atol=1e-4)
 
+@pytest.mark.data("mnist")
 def test_cnn_on_synthetic_mnist_one_short_epoch():
     data = load_dataset(DataConfig("mnist", n_train=256, n_test=64), "train")
     model = build_model(ModelConfig("cbm", input_shape=[1, 56, 56]), data.concept_names, data.category_names)

@@ -1,20 +1,25 @@
 """CUB rules against the real class-level attribute scores (data/cub)."""
+import os
 import shutil
 
 import numpy as np
 import pytest
 
+from again_mln.datasets.cub import CBM_CONCEPTS_112, read_cub_scores
+from again_mln.datasets.store import locate
 from again_mln.errors import AgainError
 from again_mln.mlnfile import format_mln, parse_mln
-from again_mln.resources import data_dir
-from again_mln.rulegen.cub import CBM_CONCEPTS_112, build_cub_rules, read_cub_scores
+from again_mln.rulegen.cub import build_cub_rules
 from again_mln.rulegen.kinds import CATEGORY_COEXISTENCE, CATEGORY_EXCLUSION, CONCEPT_COEXISTENCE, CONCEPT_EXCLUSION
 from again_mln.rulegen.summary import summarize
 
 
+pytestmark = pytest.mark.data("cub")
+
+
 @pytest.fixture(scope="module")
-def cub_rules():
-    return build_cub_rules(data_dir() / "cub" / "CUB_200_2011")
+def cub_rules(cub_folder):
+    return build_cub_rules(cub_folder / "CUB_200_2011")
 
 
 def test_default_counts_match_the_real_annotations(cub_rules):
@@ -26,8 +31,10 @@ def test_default_counts_match_the_real_annotations(cub_rules):
     assert (summary.concept_variables, summary.category_variables, summary.factors) == (112, 200, 14679)
 
 
-def test_published_concept_list_agrees_with_the_data():
-    cub = data_dir() / "cub"
+def test_published_concept_list_agrees_with_the_data(cub_folder):
+    cub = cub_folder
+    if not (cub / "cbm_selected_concepts_112.txt").is_file() and os.environ.get("AGAIN_REQUIRE_DATA") != "1":
+        pytest.skip("the published 112-concept list is only in the project's test data (AGAIN_DATA)")
     assert [int(t) for t in (cub / "cbm_selected_concepts_112.txt").read_text().split()] == list(CBM_CONCEPTS_112)
     names = (cub / "cbm_concept_names_112.txt").read_text().split()
     attributes = read_cub_scores(cub).attribute_names
@@ -63,7 +70,7 @@ def test_options_all_concepts_uniform_weights_paper_semantics():
 
 def _cub_copy(tmp_path):
     """A writable CUB folder in the original archive's layout (attributes.txt beside it)."""
-    source = data_dir() / "cub"
+    source = locate("cub")
     cub = tmp_path / "CUB_200_2011"
     (cub / "attributes").mkdir(parents=True)
     shutil.copy(source / "CUB_200_2011" / "classes.txt", cub)

@@ -10,11 +10,14 @@ from tqdm import tqdm
 
 from again_mln.atomic import save_npz
 from again_mln.attacks import KINDS, TARGETS, AttackConfig, attack_dataset, attack_summary, input_bounds
-from again_mln.datasets import SPLITS, DataConfig, load_dataset
+from again_mln.cli.options import (cub_root_option, data_root_option, device_option, mnist_root_option,
+                                   quiet_option, seed_option)
+from again_mln.datasets import SPLITS
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph, resolve_device
 from again_mln.mlnfile import read_mln
 from again_mln.models.checkpoint import load_checkpoint
+from again_mln.models.workflow import checkpoint_dataset
 from again_mln.models.training import accuracies, predict
 
 
@@ -34,17 +37,19 @@ from again_mln.models.training import accuracies, predict
 @click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Attack only the first N samples.")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@data_root_option
+@mnist_root_option
+@cub_root_option
+@seed_option
+@device_option
+@quiet_option
 def attack_command(checkpoint, output, kind, eps, steps, n_targets, targets, mln_path, split, limit, batch_size,
-                   seed, device, quiet):
+                   data_root, mnist_root, cub_root, seed, device, quiet):
     """Attack CHECKPOINT's explanations (L-inf PGD that keeps the predicted category) and write the
     model's predictions on the adversarial inputs, with the clean ones beside them, to OUTPUT."""
     model, payload = load_checkpoint(checkpoint)
-    if payload["data_config"] is None:
-        raise AgainError(f"{checkpoint}: the checkpoint names no dataset to attack")
-    data = load_dataset(DataConfig.from_dict(payload["data_config"]), split)
+    data = checkpoint_dataset(payload, checkpoint, split,
+                              {"data_root": data_root, "mnist_root": mnist_root, "cub_root": cub_root})
     data = data.subset(slice(0, limit)) if limit else data
     graph = None
     if mln_path is not None:

@@ -12,6 +12,8 @@ from again_mln.logic import RuleSet
 from again_mln.mlnfile import write_mln
 from again_mln.rulegen.cub import CONCEPT_CHOICES, build_cub_rules
 from again_mln.rulegen.estimate import EstimateThresholds
+from again_mln.cli.options import cub_root_option, data_root_option
+from again_mln.datasets.store import locate
 from again_mln.rulegen.ews import build_ews_rules
 from again_mln.rulegen.kinds import SEMANTICS, WEIGHTINGS
 from again_mln.rulegen.mnist import build_mnist_rules
@@ -22,7 +24,7 @@ _COMMON = {"dataset", "output", "weights", "semantics", "drop_fraction", "seed"}
 _ESTIMATE = {"p_high", "p_low", "cos_above", "min_support"}
 #: The options each source reads; giving another one is an error rather than silently ignored.
 _OPTIONS = {
-    "cub": {"cub_root", "concepts", "coexist_above", "exclude_below", "corr_above", "corr_below"},
+    "cub": {"cub_root", "data_root", "concepts", "coexist_above", "exclude_below", "corr_above", "corr_below"},
     "ews": _ESTIMATE | {"n_samples"},
     "mnist": {"mapping"},
     "table": _ESTIMATE | {"table", "category_column"},
@@ -41,7 +43,7 @@ def _build_table(o: dict, common: dict) -> RuleSet:
 
 _BUILDERS: dict[str, Callable[[dict, dict], RuleSet]] = {
     "cub": lambda o, common: build_cub_rules(
-        o["cub_root"], concepts=o["concepts"], coexist_above=o["coexist_above"], exclude_below=o["exclude_below"],
+        o["cub_root"] if o["cub_root"] is not None else locate("cub", o["data_root"]), concepts=o["concepts"], coexist_above=o["coexist_above"], exclude_below=o["exclude_below"],
         corr_above=o["corr_above"], corr_below=o["corr_below"], **common),
     "ews": lambda o, common: build_ews_rules(n_samples=o["n_samples"], thresholds=_thresholds(o), **common),
     "mnist": lambda o, common: build_mnist_rules(o["mapping"], **common),
@@ -53,8 +55,8 @@ _BUILDERS: dict[str, Callable[[dict, dict], RuleSet]] = {
 @click.option("--dataset", required=True, type=click.Choice(sorted(_OPTIONS)), help="Rule source.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="The .mln file to write [default: mln_files/DATASET.mln].")
-@click.option("--cub-root", type=click.Path(file_okay=False), default=None,
-              help="cub: a CUB_200_2011 folder or its parent [default: the shared data's].")
+@cub_root_option
+@data_root_option
 @click.option("--concepts", type=click.Choice(CONCEPT_CHOICES), default="cbm", show_default=True,
               help="cub: the 112 attributes of concept bottleneck work, or all 312.")
 @click.option("--coexist-above", type=float, default=55.0, show_default=True,
@@ -78,11 +80,11 @@ _BUILDERS: dict[str, Callable[[dict, dict], RuleSet]] = {
               help="table: the concept table (.csv with a header, or .npz with 'concepts').")
 @click.option("--category-column", default=None, help="table: the column (or .npz array) holding the category.")
 @click.option("--mapping", type=click.Path(dir_okay=False), default=None,
-              help="mnist: a category-to-digits file [default: rules/synthetic_mnist_categories.txt].")
+              help="mnist: a category-to-digits file [default: the package's synthetic_mnist_categories.txt].")
 @click.option("--weights", type=click.Choice(WEIGHTINGS), default="prior", show_default=True,
               help="prior: log-odds of each rule's confidence; uniform: all 1.0.")
 @click.option("--semantics", type=click.Choice(SEMANTICS), default="implication", show_default=True,
-              help="implication (METHOD.md) or the paper's literal equivalence / xor.")
+              help="implication (docs/method.md) or the paper's literal equivalence / xor.")
 @click.option("--drop-fraction", type=float, default=0.0, show_default=True,
               help="Remove this fraction of the rules at random (simulated incomplete knowledge).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulator and of --drop-fraction.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from again_mln.atomic import save_npz
+from again_mln.cli.options import cub_root_option, data_root_option, device_option, mnist_root_option
 from again_mln.datasets import SPLITS
 from again_mln.models.training import accuracies
 from again_mln.models.workflow import predict_checkpoint
@@ -13,16 +14,18 @@ from again_mln.models.workflow import predict_checkpoint
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Predictions to write (.npz).")
-@click.option("--mnist-root", type=click.Path(file_okay=False), default=None, help="Override the MNIST folder.")
-@click.option("--cub-root", type=click.Path(file_okay=False), default=None, help="Override the CUB folder.")
+@data_root_option
+@mnist_root_option
+@cub_root_option
 @click.option("--ews-table", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Override the EWS table.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-def predict_command(checkpoint, split, output, mnist_root, cub_root, ews_table, device):
+@device_option
+def predict_command(checkpoint, split, output, data_root, mnist_root, cub_root, ews_table, device):
     """Write concepts (N, M) probabilities, categories (N, K) probabilities, true_concepts and
     true_categories of CHECKPOINT's dataset split to OUTPUT (.npz)."""
     arrays = predict_checkpoint(checkpoint, split, device,
-                                {"mnist_root": mnist_root, "cub_root": cub_root, "ews_table": ews_table})
+                                {"data_root": data_root, "mnist_root": mnist_root, "cub_root": cub_root,
+                                 "ews_table": ews_table})
     save_npz(output, arrays)
     scores = accuracies(arrays)
     n, m = arrays["concepts"].shape

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from again_mln.cli.options import (cub_root_option, data_root_option, device_option, mnist_root_option,
+                                   quiet_option, seed_option)
 from again_mln.datasets import DATASETS, DataConfig
 from again_mln.models.factory import MODEL_KINDS, ModelConfig
 from again_mln.models.training import MODES, TrainConfig
@@ -36,19 +38,18 @@ def _print_epoch(entry: dict) -> None:
 @click.option("--n-test", type=click.IntRange(1), default=None, help="Generated test samples.")
 @click.option("--noise", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Measurement/feature noise scale of the EWS and CUB simulators.")
-@click.option("--mnist-root", type=click.Path(file_okay=False), default=None,
-              help="Folder with MNIST/raw/*.gz (torchvision layout) or the .gz files [shared data].")
-@click.option("--cub-root", type=click.Path(file_okay=False), default=None,
-              help="Folder holding CUB_200_2011/ [shared data].")
+@data_root_option
+@mnist_root_option
+@cub_root_option
 @click.option("--ews-table", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Your own CSV of the 15 EWS columns instead of the simulator.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+@seed_option
+@device_option
+@quiet_option
 def train_command(dataset, kind, mode, output, epochs, head_epochs, batch_size, lr, concept_weight, head, hidden,
-                  embedding_size, n_train, n_test, noise, mnist_root, cub_root, ews_table, seed, device, quiet):
+                  embedding_size, n_train, n_test, noise, data_root, mnist_root, cub_root, ews_table, seed, device, quiet):
     """Train a concept model (cbm/cem) and save it with its configs to OUTPUT."""
-    data = DataConfig(dataset, seed=seed, n_train=n_train, n_test=n_test, mnist_root=mnist_root,
+    data = DataConfig(dataset, seed=seed, n_train=n_train, n_test=n_test, data_root=data_root, mnist_root=mnist_root,
                       cub_root=cub_root, ews_table=ews_table, noise=noise)
     model = ModelConfig(kind, hidden=hidden, head=head, embedding_size=embedding_size)
     training = TrainConfig(mode=mode, epochs=epochs or (4 if dataset == "mnist" else 20), head_epochs=head_epochs,

@@ -11,7 +11,7 @@ from again_mln.datasets.ews import load_ews_table
 from again_mln.datasets.ews_simulator import simulate_ews
 from again_mln.datasets.mnist import synthetic_mnist
 from again_mln.errors import AgainError
-from again_mln.resources import data_dir
+from again_mln.datasets.store import locate
 
 DATASETS = ("mnist", "ews", "cub-sim", "cub")
 #: default (train, test) sizes of the generated datasets; CUB uses its real images' count
@@ -26,7 +26,8 @@ class DataConfig:
     seed: int = 0
     n_train: int | None = None  # generated datasets only; None = DEFAULT_SIZES
     n_test: int | None = None
-    mnist_root: str | None = None  # None = the shared data folder
+    data_root: str | None = None  # the data folder; None = $AGAIN_DATA, then the per-user folder
+    mnist_root: str | None = None  # MNIST's own folder, overriding the data folder's
     cub_root: str | None = None
     ews_table: str | None = None  # a user's CSV instead of the EWS simulator
     noise: float = 1.0  # measurement / feature noise scale of the simulators
@@ -53,17 +54,16 @@ class DataConfig:
 def load_dataset(config: DataConfig, split: str) -> ConceptDataset:
     """One split of the configured dataset."""
     if config.name == "mnist":
-        root = config.mnist_root if config.mnist_root is not None else data_dir()
+        root = config.mnist_root if config.mnist_root is not None else locate("mnist", config.data_root)
         return synthetic_mnist(root, split, config.size(split), config.seed)
     if config.name == "ews":
         if config.ews_table is not None:
             return load_ews_table(config.ews_table, split, config.seed)
         return simulate_ews(split, config.size(split), config.seed, config.noise)
+    cub_root = config.cub_root if config.cub_root is not None else locate("cub", config.data_root)
     if config.name == "cub-sim":
-        return simulate_cub(split, config.cub_root, config.seed, config.noise)
-    if config.cub_root is None:
-        raise AgainError("the real CUB dataset needs --cub-root (the folder holding CUB_200_2011/)")
-    return load_cub_images(config.cub_root, split, config.image_size)
+        return simulate_cub(split, cub_root, config.seed, config.noise)
+    return load_cub_images(cub_root, split, config.image_size)
 
 
 __all__ = ["ConceptDataset", "DataConfig", "DATASETS", "SPLITS", "load_dataset"]

@@ -1,30 +1,48 @@
-"""CUB-200-2011 with the 112 concepts of concept bottleneck work.
+"""CUB-200-2011: its readers, and the data set with the 112 concepts of concept bottleneck work.
 
-Two sources: a class-level simulator that runs the whole pipeline at CUB's real scale without the
-images (each image's concepts are drawn from its category's real attribute frequencies, and its
-feature vector is a fixed random embedding of those concepts plus noise), and a loader for the
-real images and per-image attribute labels when a user has them.
+The readers (class names, attribute names, class-level attribute scores) serve both the rule
+builder (``again_mln.rulegen.cub``) and the two data sources here: a class-level simulator that
+runs the whole pipeline at CUB's real scale without the images (each image's concepts are drawn
+from its category's real attribute frequencies, and its feature vector is a fixed random
+embedding of those concepts plus noise), and a loader for the real images and per-image attribute
+labels when a user has them. The files come from the user's data folder
+(:mod:`again_mln.datasets.store`); the 112-concept selection is a constant of the package.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from again_mln.datasets.base import ConceptDataset, check_split, split_rng
+from again_mln.datasets.store import locate
 from again_mln.errors import AgainError, located
-from again_mln.resources import data_dir
+from again_mln.rulegen.textdata import parse_numeric
 
-DOWNLOAD_HINT = ("download CUB_200_2011.tgz from https://www.vision.caltech.edu/datasets/cub_200_2011/, "
-                 "unpack it and pass --cub-root to the folder holding CUB_200_2011/")
+DOWNLOAD_HINT = "run `again-mln data fetch cub`, or pass --cub-root to the folder holding CUB_200_2011/"
 FEATURE_DIM = 256
+N_ATTRIBUTES = 312
+SCORE_FILE = Path("attributes") / "class_attribute_labels_continuous.txt"
+
+#: 0-based indices (among the 312 attributes) of the 112 concepts that concept bottleneck work on
+#: CUB uses (Koh et al., 2020: attributes present in at least 10 categories after majority voting).
+CBM_CONCEPTS_112: tuple[int, ...] = (
+    1, 4, 6, 7, 10, 14, 15, 20, 21, 23, 25, 29, 30, 35, 36, 38, 40, 44, 45, 50, 51, 53, 54, 56,
+    57, 59, 63, 64, 69, 70, 72, 75, 80, 84, 90, 91, 93, 99, 101, 106, 110, 111, 116, 117, 119,
+    125, 126, 131, 132, 134, 145, 149, 151, 152, 153, 157, 158, 163, 164, 168, 172, 178, 179,
+    181, 183, 187, 188, 193, 194, 196, 198, 202, 203, 208, 209, 211, 212, 213, 218, 220, 221,
+    225, 235, 236, 238, 239, 240, 242, 243, 244, 249, 253, 254, 259, 260, 262, 268, 274, 277,
+    283, 289, 292, 293, 294, 298, 299, 304, 305, 308, 309, 310, 311,
+)
 
 
 def find_cub(root: str | os.PathLike | None = None) -> Path:
-    """The ``CUB_200_2011`` folder: ``root/CUB_200_2011``, ``root`` itself, or the shared data's."""
-    base = Path(root) if root is not None else data_dir() / "cub"
+    """The ``CUB_200_2011`` folder: ``root/CUB_200_2011`` or ``root`` itself; ``None`` means the
+    data folder's copy (see :func:`again_mln.datasets.store.locate`)."""
+    base = Path(root) if root is not None else locate("cub")
     for candidate in (base / "CUB_200_2011", base):
         if (candidate / "classes.txt").is_file():
             return candidate
@@ -37,26 +55,11 @@ def _read_lines(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _concept_file(cub: Path, name: str) -> Path:
-    """The 112-concept lists sit beside ``CUB_200_2011/`` in the shared data; fall back to it."""
-    for folder in (cub.parent, cub, data_dir() / "cub"):
-        if (folder / name).is_file():
-            return folder / name
-    raise AgainError(f"{cub.parent / name}: file not found (the 112-concept selection of CBM work)")
-
-
 def cub_concepts(root: str | os.PathLike | None = None) -> tuple[np.ndarray, list[str]]:
     """The 0-based indices (among the 312 attributes) and names of the 112 concepts."""
-    cub = find_cub(root)
-    path = _concept_file(cub, "cbm_selected_concepts_112.txt")
-    try:
-        index = np.array([int(tok) for tok in _read_lines(path)], dtype=np.int64)
-    except ValueError:
-        raise located(path, None, "expected one 0-based attribute index per line") from None
-    names = _read_lines(_concept_file(cub, "cbm_concept_names_112.txt"))
-    if len(names) != len(index):
-        raise AgainError(f"{cub.parent}: {len(index)} concept indices but {len(names)} concept names")
-    return index, names
+    index = np.array(CBM_CONCEPTS_112, dtype=np.int64)
+    names = read_attribute_names(find_cub(root))
+    return index, [names[i] for i in index]
 
 
 def cub_category_names(root: str | os.PathLike | None = None) -> list[str]:
@@ -71,10 +74,70 @@ def cub_category_names(root: str | os.PathLike | None = None) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class CubScores:
+    """The class-level attribute scores of a CUB folder with their names."""
+
+    scores: np.ndarray  # (200, 312) percent
+    attribute_names: list[str]  # 312
+    category_names: list[str]  # 200, as in classes.txt (``001.Black_footed_Albatross``)
+    source: Path
+
+
+def read_cub_scores(root: str | os.PathLike | None = None) -> CubScores:
+    """Read and validate the scores, attribute names and class names of a ``CUB_200_2011`` folder.
+
+    ``attributes.txt`` is looked for in the folder and beside it (where the original archive
+    puts it). ``root`` may be the folder or its parent; ``None`` means the data folder's copy.
+    """
+    cub = find_cub(root)
+    categories = cub_category_names(cub)
+    path = cub / SCORE_FILE
+    scores = _read_matrix(path, len(categories), N_ATTRIBUTES)
+    if scores.min() < 0 or scores.max() > 100:
+        row = int(np.argwhere((scores < 0) | (scores > 100))[0, 0])
+        raise located(path, row + 1, "expected association scores in [0, 100] (percent)")
+    return CubScores(scores, read_attribute_names(cub), categories, path)
+
+
+def _read_matrix(path: Path, n_rows: int, n_columns: int) -> np.ndarray:
+    """A whitespace-separated numeric table with an exact shape, errors naming the line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise AgainError(f"{path}: file not found (the class-level attribute scores of CUB_200_2011)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise AgainError(f"{path}: cannot read ({err.__class__.__name__})") from None
+    numbered = [(number, line.split()) for number, line in enumerate(lines, start=1) if line.strip()]
+    for number, fields in numbered:
+        if len(fields) != n_columns:
+            raise located(path, number, f"expected {n_columns} scores, got {len(fields)}")
+    if len(numbered) != n_rows:
+        raise located(path, None, f"expected {n_rows} rows (one per category in classes.txt), got {len(numbered)}")
+    cells = np.array([fields for _, fields in numbered], dtype=str)
+    return parse_numeric(cells, path, [number for number, _ in numbered])
+
+
+def read_attribute_names(cub: Path) -> list[str]:
+    candidates = (cub / "attributes.txt", cub.parent / "attributes.txt", cub / "attributes" / "attributes.txt")
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise AgainError(f"{candidates[1]}: file not found (the 312 attribute names; also looked in {cub})")
+    names = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2 or fields[0] != str(len(names) + 1):
+            raise located(path, number, f"expected '{len(names) + 1} <attribute name>'")
+        names.append(fields[1])
+    if len(names) != N_ATTRIBUTES:
+        raise located(path, None, f"expected {N_ATTRIBUTES} attribute names, got {len(names)}")
+    return names
+
+
 def class_concept_frequencies(root: str | os.PathLike | None = None) -> np.ndarray:
     """``(200, 112)`` fraction of each category's images annotated with each concept."""
-    from again_mln.rulegen.cub import read_cub_scores  # the validated reader the rule builder uses
-
     index, _ = cub_concepts(root)
     return read_cub_scores(root).scores[:, index] / 100.0
 

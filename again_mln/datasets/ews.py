@@ -1,7 +1,8 @@
 """The NEWS early warning score as concepts, and the EWS input columns.
 
-The 22 concepts are the non-zero bins of the NEWS (2012) table in
-``data/ews/ews_scoring_tables.json``; the category is the NEWS total clipped to 15 (``ews_0`` ..
+The 22 concepts are the non-zero bins of the NEWS (2012) table shipped with the package
+(``again_mln/rules/ews_scoring_tables.json``, NEWS and NEWS2 from the Royal College of Physicians'
+charts); the category is the NEWS total clipped to 15 (``ews_0`` ..
 ``ews_15``). This module is the single place that reads the table: the simulator, the loader for
 a user's own table and the rule builder all go through it.
 
@@ -30,7 +31,7 @@ import torch
 
 from again_mln.datasets.base import ConceptDataset, check_split
 from again_mln.errors import AgainError, located
-from again_mln.resources import data_dir
+from again_mln.resources import rules_file
 
 MAX_CATEGORY = 15
 CATEGORY_NAMES = [f"ews_{k}" for k in range(MAX_CATEGORY + 1)]
@@ -69,8 +70,8 @@ def _slug(text: str) -> str:
 
 
 def scoring_table_path() -> Path:
-    """``ews_scoring_tables.json`` in the shared data folder."""
-    return data_dir() / "ews" / "ews_scoring_tables.json"
+    """The NEWS/NEWS2 scoring tables shipped with the package."""
+    return rules_file("ews_scoring_tables.json")
 
 
 @lru_cache(maxsize=None)
@@ -83,7 +84,7 @@ def news_bins(path: str | None = None) -> tuple[NewsBin, ...]:
         raise located(source, None, f"cannot read the NEWS table ({err})") from None
     bins: list[NewsBin] = []
     for variable, spec in table.items():
-        if variable in _TABLE_METADATA:
+        if variable in _TABLE_METADATA or variable.startswith("_"):
             continue
         if isinstance(spec, dict):
             for index, (value, points) in enumerate(spec.items()):

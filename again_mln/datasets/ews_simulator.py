@@ -4,27 +4,30 @@ Each patient has a latent severity (a mixture of stable and deteriorating patien
 three organ systems (circulatory, respiratory, neurological); the 15 input columns move with the
 systems they belong to, with correlated patient-level variation, rare opposite-direction
 derangements (bradycardia, hypothermia, hypertension, bradypnoea), charting resolution and the
-plausible ranges of ``data/ews/mimic3benchmarks_variable_ranges.csv``. Concepts and category are
+plausible ranges of ICU charting (:data:`VARIABLE_RANGES`). Concepts and category are
 scored from these true vitals; the model sees them through measurement noise.
 """
 from __future__ import annotations
-
-import csv
-from functools import lru_cache
 
 import numpy as np
 
 from again_mln.datasets.base import ConceptDataset, split_rng
 from again_mln.datasets.ews import ews_dataset
-from again_mln.errors import located
-from again_mln.resources import data_dir
 
-#: input column -> name in the MIMIC-III benchmark ranges file (centre and plausible range)
-_RANGE_NAMES = {
-    "heart_rate": "Heart rate", "respiratory_rate": "Respiratory rate", "spo2": "Oxygen saturation",
-    "temperature": "Temperature", "systolic_bp": "Systolic blood pressure",
-    "diastolic_bp": "Diastolic blood pressure", "mean_bp": "Mean blood pressure",
-    "fio2": "Fraction inspired oxygen", "glucose": "Glucose", "ph": "pH",
+#: ``(valid low, normal, valid high)`` of each continuous input column: the VALID LOW, IMPUTE
+#: (normal value) and VALID HIGH columns of the MIMIC-III benchmark's variable ranges
+#: (Harutyunyan et al., 2019, github.com/YerevaNN/mimic3-benchmarks, ``variable_ranges.csv``).
+VARIABLE_RANGES: dict[str, tuple[float, float, float]] = {
+    "heart_rate": (0.0, 86.0, 350.0),  # bpm
+    "respiratory_rate": (0.0, 19.0, 300.0),  # breaths/min
+    "spo2": (0.0, 98.0, 100.0),  # %
+    "temperature": (26.0, 37.0, 45.0),  # deg C
+    "systolic_bp": (0.0, 118.0, 375.0),  # mmHg
+    "diastolic_bp": (0.0, 59.0, 375.0),  # mmHg
+    "mean_bp": (14.0, 77.0, 330.0),  # mmHg
+    "fio2": (0.21, 0.21, 1.0),  # fraction
+    "glucose": (33.0, 128.0, 2000.0),  # mg/dL
+    "ph": (6.3, 7.4, 8.4),
 }
 #: the continuous columns, in the order of the correlated patient-level variation below
 _CONTINUOUS = ("heart_rate", "respiratory_rate", "spo2", "temperature", "systolic_bp", "glucose", "ph")
@@ -50,21 +53,6 @@ _DECIMALS = {"temperature": 1, "fio2": 2, "ph": 2}
 DETERIORATING_FRACTION = 0.4
 
 
-@lru_cache(maxsize=None)
-def variable_ranges() -> dict[str, tuple[float, float, float]]:
-    """``(valid low, normal, valid high)`` per continuous input column, from the MIMIC-III file."""
-    path = data_dir() / "ews" / "mimic3benchmarks_variable_ranges.csv"
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = {row["LEVEL2"]: row for row in csv.DictReader(handle)}
-    ranges = {}
-    for column, name in _RANGE_NAMES.items():
-        if name not in rows:
-            raise located(path, None, f"no row for {name!r}")
-        row = rows[name]
-        ranges[column] = (float(row["VALID LOW"]), float(row["IMPUTE"]), float(row["VALID HIGH"]))
-    return ranges
-
-
 def _severity(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Latent severity in [0, 1] and its share ``(n, 3)`` over circulatory, respiratory and
     neurological systems; stable patients sit near 0, deteriorating ones spread to 1."""
@@ -77,7 +65,7 @@ def _severity(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]
 
 def simulate_vitals(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     """True (noise-free, charted) values of the 15 input columns for ``n`` patients."""
-    ranges = variable_ranges()
+    ranges = VARIABLE_RANGES
     centre = {c: ranges[c][1] for c in ranges}
     severity, load = _severity(rng, n)
     circ, resp, neuro = load.T

@@ -1,7 +1,7 @@
 """Synthetic-MNIST: four distinct real MNIST digits in a 2x2 grid; the digit set is the category.
 
 Concept ``digit_m`` is active when digit m is one of the four. The category-to-digits mapping is
-``rules/synthetic_mnist_categories.txt``, shared with the rule builder. Training samples use only
+``again_mln/rules/synthetic_mnist_categories.txt``, shared with the rule builder. Training samples use only
 MNIST's training images and test samples only its test images, so a digit image never crosses
 the split.
 """
@@ -24,11 +24,8 @@ _IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-DOWNLOAD_HINT = (
-    "download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
-    "t10k-labels-idx1-ubyte.gz (https://ossci-datasets.s3.amazonaws.com/mnist/) into DIR/MNIST/raw/ "
-    "(torchvision's layout) and pass --mnist-root DIR"
-)
+DOWNLOAD_HINT = ("run `again-mln data fetch mnist`, or put the four idx .gz files in DIR/MNIST/raw/ "
+                 "(torchvision's layout) and pass --data-root DIR")
 
 
 def load_mnist_categories(path: str | os.PathLike | None = None) -> tuple[list[str], np.ndarray]:

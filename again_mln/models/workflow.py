@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from again_mln.datasets import DataConfig, load_dataset
+from again_mln.datasets import ConceptDataset, DataConfig, load_dataset
 from again_mln.errors import AgainError
 from again_mln.models.cbm import ConceptModel
 from again_mln.models.checkpoint import load_checkpoint, save_checkpoint
@@ -48,15 +48,22 @@ def train_model(data_config: DataConfig, model_config: ModelConfig, train_config
     return TrainResult(model, history, metrics, seconds)
 
 
+def checkpoint_dataset(payload: dict[str, Any], path: str | os.PathLike, split: str,
+                       data_overrides: dict[str, Any] | None = None) -> ConceptDataset:
+    """The split of the dataset a checkpoint was trained on, regenerated from its data config;
+    ``data_overrides`` (``None`` values ignored) point at another data folder or file."""
+    if payload.get("data_config") is None:
+        raise AgainError(f"{path}: the checkpoint names no dataset; use the Python API with your own data")
+    values = {**payload["data_config"], **{k: v for k, v in (data_overrides or {}).items() if v is not None}}
+    return load_dataset(DataConfig.from_dict(values), split)
+
+
 def predict_checkpoint(path: str | os.PathLike, split: str = "test", device: str = "auto",
                        data_overrides: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
     """Predictions of a saved model on a split of the dataset it was trained on (regenerated from
     the checkpoint's data config; ``data_overrides`` e.g. points at another MNIST folder)."""
     model, payload = load_checkpoint(path)
-    if payload["data_config"] is None:
-        raise AgainError(f"{path}: the checkpoint names no dataset; predict from Python with models.predict")
-    values = {**payload["data_config"], **{k: v for k, v in (data_overrides or {}).items() if v is not None}}
-    data = load_dataset(DataConfig.from_dict(values), split)
+    data = checkpoint_dataset(payload, path, split, data_overrides)
     arrays = predict(model, data, device=resolve_device(device))
     arrays["concept_names"] = np.array(model.concept_names)
     arrays["category_names"] = np.array(model.category_names)

@@ -1,4 +1,4 @@
-"""Synthetic-MNIST rules from the category-to-digits mapping (``rules/synthetic_mnist_categories.txt``).
+"""Synthetic-MNIST rules from the category-to-digits mapping (``again_mln/rules/synthetic_mnist_categories.txt``).
 
 The mapping is the whole truth of this dataset: the digits of a category coexist with it and the
 other digits are excluded; two digits that never share a category are exclusive and two that
