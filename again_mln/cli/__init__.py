@@ -27,6 +27,7 @@ COMMANDS = {
     "attack": "again_mln.cli.attack:attack_command",
     "evaluate": "again_mln.cli.evaluate:evaluate_command",
     "intervene": "again_mln.cli.intervene:intervene_command",
+    "data": "again_mln.cli.data:data_command",
 }
 
 
