@@ -96,7 +96,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def _cleanup_on_signals() -> Iterator[None]:
+def cleanup_on_signals() -> Iterator[None]:
+    """Within the block SIGTERM/SIGHUP raise (like Ctrl-C does), so ``finally`` clauses that remove
+    temporary files run on those signals too."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set in the main thread
         return
@@ -116,7 +118,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     an :class:`AgainError` that names ``target``.
     """
     target = check_target(target)
-    with _cleanup_on_signals():
+    with cleanup_on_signals():
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=suffix or target.suffix[:16],
                                        dir=target.parent)

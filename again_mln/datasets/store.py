@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from again_mln.atomic import cleanup_on_signals
 from again_mln.errors import AgainError
 
 APP_NAME = "again-mln"
@@ -171,6 +172,13 @@ def fetch(name: str, to: str | os.PathLike | None = None, archives: str | os.Pat
                          f"pass --to another data folder")
     root.mkdir(parents=True, exist_ok=True)
     downloads = Path(archives) if archives is not None else root / ".downloads"
+    with cleanup_on_signals():
+        return _fetch_into(spec, root, downloads, own_downloads=archives is None, progress=progress, log=log)
+
+
+def _fetch_into(spec: DataSet, root: Path, downloads: Path, own_downloads: bool, progress: bool,
+                log: Callable[[str], None]) -> Path:
+    target = root / spec.folder
     files = [_retrieve(archive, downloads, progress, log) for archive in spec.archives]
     with _staging(root, spec.folder) as staging:
         destination = staging / spec.archive_folder
@@ -185,7 +193,7 @@ def fetch(name: str, to: str | os.PathLike | None = None, archives: str | os.Pat
         if still_missing:
             raise AgainError(f"{spec.name}: the archives lack {still_missing[0]}; nothing was written")
         os.replace(staging, target)
-    if archives is None:  # keep what the user downloaded; drop our own downloads
+    if own_downloads:  # keep what the user downloaded; drop our own downloads
         for path in files:
             path.unlink(missing_ok=True)
         _remove_if_empty(downloads)
