@@ -51,6 +51,19 @@ def check_target(target: str | os.PathLike) -> Path:
     target = Path(target)
     shown = short(str(target))
     parent = target.parent
+    try:
+        name_max = os.pathconf(parent if parent.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        name_max = 255
+    if len(os.fsencode(target.name)) > name_max:
+        raise AgainError(f"{shown}: the file name is longer than {name_max} bytes")
+    try:
+        return _check_writable(target, shown, parent)
+    except OSError as err:  # e.g. a folder name along the path that is too long
+        raise AgainError(f"{shown}: cannot write there ({err.strerror})") from None
+
+
+def _check_writable(target: Path, shown: str, parent: Path) -> Path:
     if not parent.exists():
         raise AgainError(f"{shown}: the output folder {short(str(parent))} does not exist")
     if not parent.is_dir():
@@ -59,12 +72,6 @@ def check_target(target: str | os.PathLike) -> Path:
         raise AgainError(f"{shown}: the folder {short(str(parent))} is not writable")
     if target.is_dir():
         raise AgainError(f"{shown}: is a folder; expected a file name")
-    try:
-        name_max = os.pathconf(parent, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):
-        name_max = 255
-    if len(os.fsencode(target.name)) > name_max:
-        raise AgainError(f"{shown}: the file name is longer than {name_max} bytes")
     if target.resolve() in (_INPUTS.get() or ()):
         raise AgainError(f"{shown}: is an input of this command; refusing to overwrite it")
     return target

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from again_mln.atomic import note_input
 from again_mln.detection import s_max
 from again_mln.devices import resolve_device
 from again_mln.errors import AgainError
@@ -96,6 +97,7 @@ def compiled_graph(mln_path: str | os.PathLike, device: str | torch.device | Non
         raise AgainError(f"{path}: no such file") from None
     except OSError as err:
         raise AgainError(f"{path}: cannot read ({err.strerror})") from None
+    note_input(path)  # a cache hit skips read_mln; the rule file is still an input of the command
     device = resolve_device(device)
     key = cache_key(text, device)
     entry = cache_folder() / f"{key}.pickle"

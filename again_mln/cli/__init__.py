@@ -13,7 +13,7 @@ import warnings
 import click
 
 from again_mln.atomic import command_scope
-from again_mln.errors import AgainError, AgainWarning, one_line
+from again_mln.errors import AgainError, AgainWarning, one_line, short
 
 #: command name -> ``module:function`` of its click command, in the order ``--help`` lists them
 COMMANDS = {
@@ -53,6 +53,8 @@ class _LazyGroup(click.Group):
                 return super().invoke(ctx)
         except AgainError as err:
             raise click.ClickException(one_line(str(err))) from None
+        except click.exceptions.UsageError as err:
+            raise _UsageLine(err) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as err:
@@ -61,9 +63,20 @@ class _LazyGroup(click.Group):
             raise click.ClickException(one_line(_describe(ctx, err))) from None
 
 
+class _UsageLine(click.ClickException):
+    """A bad option as one ``Error:`` line (exit status 2, as click's usage errors)."""
+
+    exit_code = 2
+
+    def __init__(self, err: click.exceptions.UsageError):
+        command = err.ctx.command_path if err.ctx is not None else "again-mln"
+        super().__init__(one_line(f"{err.format_message()} (see {command} --help)"))
+
+
 def _describe(ctx: click.Context, err: Exception) -> str:
     """``what was being done: short reason`` for an exception the library did not anticipate."""
-    what = getattr(err, "filename", None) or ctx.invoked_subcommand or "again-mln"
+    filename = getattr(err, "filename", None)
+    what = short(filename)[1:-1] if filename else ctx.invoked_subcommand or "again-mln"
     if isinstance(err, MemoryError):
         reason = "out of memory"
     elif isinstance(err, RecursionError):

@@ -1,7 +1,22 @@
 """Options that several commands share, declared once so their names, defaults and help agree."""
 from __future__ import annotations
 
+import math
+
 import click
+
+
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses ``nan`` and ``inf`` (which click's FloatRange lets through)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
 
 #: ``--device``: where tensors live (the library resolves ``auto``)
 device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")

@@ -10,13 +10,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from again_mln.atomic import atomic_path
+from again_mln.atomic import atomic_path, note_input
 from again_mln.datasets import DataConfig
-from again_mln.errors import AgainError
+from again_mln.errors import AgainError, short
 from again_mln.models.cbm import ConceptModel
 from again_mln.models.factory import ModelConfig, build_model
 
 FORMAT = "again-mln-model/1"
+#: what every checkpoint holds, and the Python type of each entry
+_REQUIRED = {"model_config": dict, "data_config": (dict, type(None)), "concept_names": list,
+             "category_names": list, "state_dict": dict}
 
 
 def save_checkpoint(path: str | os.PathLike, model: ConceptModel, model_config: ModelConfig,
@@ -41,12 +44,20 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise AgainError(f"{path}: no such checkpoint")
+    note_input(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a corrupt or foreign file
         raise AgainError(f"{path}: not a readable again-mln checkpoint ({type(err).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise AgainError(f"{path}: not an again-mln model checkpoint (expected format {FORMAT})")
+    for key, kind in _REQUIRED.items():
+        if not isinstance(payload.get(key), kind):
+            problem = "has no" if key not in payload else "has a malformed"
+            raise AgainError(f"{path}: the checkpoint {problem} {key!r}")
+    for key in ("concept_names", "category_names"):
+        if not payload[key] or not all(isinstance(name, str) for name in payload[key]):
+            raise AgainError(f"{path}: the checkpoint's {key!r} must be a non-empty list of names")
     return payload
 
 
@@ -55,10 +66,15 @@ def load_checkpoint(path: str | os.PathLike, backbone: nn.Module | None = None
     """Rebuild the model (pass ``backbone`` when it was trained with a user module) and return
     it in eval mode with the checkpoint's metadata."""
     payload = read_checkpoint(path)
-    config = ModelConfig.from_dict(payload["model_config"])
-    model = build_model(config, payload["concept_names"], payload["category_names"], backbone=backbone)
+    try:
+        config = ModelConfig.from_dict(payload["model_config"])
+        model = build_model(config, payload["concept_names"], payload["category_names"], backbone=backbone)
+    except (TypeError, ValueError, RuntimeError, KeyError, AttributeError) as err:
+        reason = short(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, 100)[1:-1]
+        raise AgainError(f"{path}: its model_config does not describe a model ({reason})") from None
     try:
         model.load_state_dict(payload["state_dict"])
-    except RuntimeError as err:
-        raise AgainError(f"{path}: weights do not fit the model they describe ({str(err).splitlines()[0]})") from None
+    except (RuntimeError, TypeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise AgainError(f"{path}: weights do not fit the model they describe ({short(first, 100)[1:-1]})") from None
     return model.eval(), payload

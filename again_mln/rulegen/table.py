@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from again_mln.errors import AgainError, located
+from again_mln.atomic import note_input
+from again_mln.errors import AgainError, located, short
 from again_mln.inputs import NAMES, NUMBERS, array_names, load_array, saved_names
 from again_mln.logic import RuleSet
 from again_mln.rulegen.assemble import file_provenance
@@ -48,17 +49,23 @@ def read_concept_table(path: str | os.PathLike, category_column: str) -> Concept
 
 
 def _read_csv(path: Path, category_column: str) -> ConceptTable:
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
+    note_input(path)
+    try:  # utf-8-sig: a byte-order mark (as spreadsheets write) is not part of the first name
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise AgainError(f"{path}: cannot read as CSV ({err})") from None
+        raise AgainError(f"{path}: cannot read as CSV ({short(str(err), 80)[1:-1]})") from None
     rows = [row for row in rows if row]
     if len(rows) < 2:
         raise located(path, None, "expected a header row and at least one data row")
     header, body = rows[0], rows[1:]
+    seen: set[str] = set()
+    duplicated = next((name for name in header if name in seen or seen.add(name)), None)
+    if duplicated is not None:
+        raise located(path, 1, f"the column name {short(duplicated)} appears twice in the header")
     if category_column not in header:
-        raise located(path, 1, f"no column {category_column!r}; the columns are {', '.join(header)}")
+        columns = ", ".join(short(name, 20)[1:-1] for name in header[:10]) + (", ..." if len(header) > 10 else "")
+        raise located(path, 1, f"no column {short(category_column)}; the columns are {columns}")
     for number, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise located(path, number, f"expected {len(header)} fields (as in the header), got {len(row)}")

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from again_mln.errors import located
+from again_mln.errors import located, short
 
 
 def parse_numeric(cells: np.ndarray, source: Path, line_numbers: Sequence[int],
@@ -19,8 +19,8 @@ def parse_numeric(cells: np.ndarray, source: Path, line_numbers: Sequence[int],
     bad = np.argwhere(~np.isfinite(values))
     if len(bad):
         i, j = bad[0]
-        column = f"column {column_names[j]}: " if column_names is not None else ""
-        raise located(source, line_numbers[i], f"{column}{str(cells[i, j])!r} is not a finite number")
+        column = f"column {short(column_names[j], 40)[1:-1]}: " if column_names is not None else ""
+        raise located(source, line_numbers[i], f"{column}{short(cells[i, j])} is not a finite number")
     return values
 
 
