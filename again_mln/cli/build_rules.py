@@ -7,6 +7,7 @@ from typing import Callable
 
 import click
 
+from again_mln.atomic import output_folder
 from again_mln.errors import AgainError
 from again_mln.logic import RuleSet
 from again_mln.mlnfile import write_mln
@@ -97,6 +98,6 @@ def build_rules_command(ctx: click.Context, **options) -> None:
             raise AgainError(f"--{name.replace('_', '-')} does not apply to --dataset {dataset}")
     common = {k: options[k] for k in ("weights", "semantics", "drop_fraction", "seed")}
     ruleset = _BUILDERS[dataset](options, common)
-    output = Path(options["output"] or Path("mln_files") / f"{dataset}.mln")
+    output = Path(options["output"] or output_folder("mln_files") / f"{dataset}.mln")
     write_mln(ruleset, output)
     click.echo(format_summary(summarize(ruleset), title=f"wrote {output}"))
