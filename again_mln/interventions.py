@@ -78,8 +78,9 @@ def posterior_marginals(graph: FactorGraph, probs: Tensor, categories: Tensor, a
     return inference.marginals(graph.factor_view().to(torch.float64), categories, evidence).to(probs.dtype)
 
 
-class _Run:
-    """One policy on one batch: the current concepts, the answers so far, and the oracle."""
+class Session:
+    """One policy on one batch of samples: the current concepts, the answers so far and the oracle;
+    :meth:`step` asks one question per sample (a notebook can walk a patient through it)."""
 
     def __init__(self, policy: str, model: ConceptModel, encoding: Encoding, truth: Tensor, graph: FactorGraph,
                  posterior: Callable[..., Tensor], threshold: float, generator: torch.Generator) -> None:
@@ -150,7 +151,7 @@ def intervention_curves(model: ConceptModel, graph: FactorGraph, data: ConceptDa
         concepts: list[list[Tensor]] = [[] for _ in range(max_k + 1)]
         categories: list[list[Tensor]] = [[] for _ in range(max_k + 1)]
         for x, truth, _ in data.batches(batch_size):
-            run = _Run(policy, model, model.encode(x.to(graph.device)), truth.to(graph.device), graph, posterior,
+            run = Session(policy, model, model.encode(x.to(graph.device)), truth.to(graph.device), graph, posterior,
                        threshold, generator)
             for k in range(max_k + 1):
                 if k:

@@ -13,7 +13,7 @@ from again_mln.cli import main
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
-from again_mln.interventions import (POLICIES, Oracle, _Run, curves_table, intervention_curves, posterior_marginals,
+from again_mln.interventions import (POLICIES, Oracle, Session, curves_table, intervention_curves, posterior_marginals,
                                      summarize)
 from again_mln.logic import Equiv, Implies, RuleSet, category, concept
 from again_mln.mlnfile import write_mln
@@ -51,11 +51,11 @@ def dataset(probs: list[list[float]], truth: list[list[int]]) -> ConceptDataset:
 CASES = dataset([[0.3, 0.3, 0.3, 0.9], [0.9, 0.1, 0.55, 0.3]], [[1, 1, 1, 1], [1, 1, 1, 0]])
 
 
-def run(policy: str, data: ConceptDataset = CASES, steps: int = 0, threshold: float = 1.0) -> _Run:
+def run(policy: str, data: ConceptDataset = CASES, steps: int = 0, threshold: float = 1.0) -> Session:
     graph = FactorGraph(ruleset(), device="cpu")
     net = model()
     posterior = lambda *args: posterior_marginals(graph, *args)  # noqa: E731
-    session = _Run(policy, net, net.encode(data.x), data.concepts, graph, posterior, threshold,
+    session = Session(policy, net, net.encode(data.x), data.concepts, graph, posterior, threshold,
                    torch.Generator().manual_seed(0))
     for _ in range(steps):
         session.step()
