@@ -19,6 +19,7 @@ import torch
 
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
+from again_mln.inference import max_score
 from again_mln.metrics import success_rate
 from again_mln.validation import binarize
 
@@ -48,7 +49,9 @@ class Calibration:
 def s_max(graph: FactorGraph) -> torch.Tensor:
     """S_max(y) = max_c S(c, y) for every category (K,), computed once per weight setting and
     kept with the graph (it moves with ``graph.to``)."""
-    return graph.s_max
+    if graph.s_max_cache is None:
+        graph.s_max_cache = max_score(graph.factor_view()).to(graph.unary.dtype)
+    return graph.s_max_cache
 
 
 def check_threshold(threshold: float) -> float:

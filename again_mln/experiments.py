@@ -21,11 +21,12 @@ import torch
 from tqdm import tqdm
 
 from again_mln.attacks import EPSILONS, AttackConfig, adversarial_perturbation, attack_dataset, attack_summary, input_bounds
-from again_mln.detection import calibrate_threshold
+from again_mln.detection import calibrate_threshold, s_max
 from again_mln.datasets import DataConfig, load_dataset
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph, resolve_device
+from again_mln.devices import resolve_device
+from again_mln.graph import FactorGraph
 from again_mln.learning import learn_weights
 from again_mln.logic import RuleSet
 from again_mln.metrics import e_acc, identification_rate, lsm, p_acc, success_rate
@@ -33,7 +34,7 @@ from again_mln.models.bridge import RectifiedConceptModel
 from again_mln.models.cbm import ConceptModel
 from again_mln.models.factory import ModelConfig, build_model
 from again_mln.models.training import TrainConfig, fit
-from again_mln.rectify import STRATEGIES
+from again_mln.rectify import HARD_STRATEGIES, STRATEGIES
 
 EVALUATION_DATASETS = ("mnist", "ews", "cub-sim")
 #: standard deviation of the Gaussian prior on learned weights: rules that always hold in the
@@ -62,7 +63,7 @@ class EvaluationConfig:
     epsilons: tuple[float, ...] = EPSILONS
     known: tuple[str, str] = ("erasure", "random")  # (kind, targets) of CBM-AT's training attack
     unknown: tuple[str, str] = ("confounding", "random")
-    strategies: tuple[str, ...] = STRATEGIES
+    strategies: tuple[str, ...] = HARD_STRATEGIES
     threshold: float = 0.9
     target_sr: float | None = None
     with_cem: bool = False
@@ -201,7 +202,7 @@ def prepare(config: EvaluationConfig, seed: int, device: torch.device, log: Log 
     rules = dataset_rules(config.dataset, config.n_train, seed)
     learned = weighted_rules(config.dataset, rules, train, device)
     graph = FactorGraph(learned, device=device)
-    graph.s_max  # compiled once per repeat
+    s_max(graph)  # compiled once per repeat
     say(f"rules     {len(rules.rules)} rules; weights "
         f"{'learned (exact CLL, Gaussian prior sd %g)' % PRIOR_STDEV if learned is not rules else 'from the prior'}")
     models = {"cbm": train_concept_model("cbm", train, config, seed, device)}

@@ -1,12 +1,13 @@
-"""Weight learning (METHOD.md, "Weight learning"; the paper's Eq. 22).
+"""Weight learning (docs/method.md, "Weight learning"; the paper's Eq. 22).
 
 * ``cll``: maximum conditional likelihood, min_w -sum_n log P(c_n | y_n, w), exact: the data term
-  is linear in w (rule truth counts) and log Z(y) comes from :mod:`again_mln.exact`;
+  is linear in w (rule truth counts) and log Z(y) comes from :mod:`again_mln.inference`;
 * ``pll``: pseudo-likelihood, min_w -sum_n sum_m log P(c_nm | c_n,-m, y_n, w), for graphs whose
   exact log Z is out of reach (pracmln's PLL/BPLL objective, conditional on the category);
 * ``auto``: ``cll`` whenever it is exact, else ``pll``.
 
-An optional Gaussian prior adds sum_i w_i^2 / (2 stdev^2) over the learned weights, once, as
+One entry, :func:`learn_weights`, serves both engines (``engine="native"`` or ``"pracmln"``) and
+returns one :class:`LearningResult`. An optional Gaussian prior adds sum_i w_i^2 / (2 stdev^2) over the learned weights, once, as
 pracmln does. Hard rules and ``#fixweight`` rules keep their weights; the other soft weights
 start at 0 (pracmln's default) and are optimised by L-BFGS on the torch graph's device.
 Identical (concepts, category) rows are merged into counts first, so the cost grows with the
@@ -24,13 +25,16 @@ import torch
 from scipy.optimize import minimize
 from tqdm import tqdm
 
+from again_mln import inference
 from again_mln.errors import AgainError
-from again_mln.exact import ExactMethod, exact_route, log_partition_function
 from again_mln.graph import FactorGraph
+from again_mln.inference.rings import LogRing
 from again_mln.inputs import NAMES, NUMBERS, align_columns, load_array, names_of_ids, saved_names
 from again_mln.logic import RuleSet
 
 Method = Literal["auto", "cll", "pll"]
+Engine = Literal["native", "pracmln"]
+ExactMethod = Literal["auto", "eliminate", "enumerate"]
 #: Weight given to hard rules while learning: a violating assignment keeps e^-30 of its mass,
 #: numerically nothing, while float32 scores keep their precision (pracmln uses infinity).
 HARD_WEIGHT = 30.0
@@ -43,9 +47,9 @@ class LearningResult:
     """The learned rule set and how the optimisation went."""
 
     ruleset: RuleSet
-    method: str  # "cll (contract)", "cll (enumerate)" or "pll"
-    objective: float  # final objective per sample (negative mean log-likelihood + prior / N)
-    iterations: int
+    method: str  # "cll (eliminate)", "cll (enumerate)", "pll", or "pracmln cll" / "pracmln pll"
+    objective: float | None  # final objective per sample (negative mean log-likelihood + prior / N); None: pracmln
+    iterations: int | None  # L-BFGS iterations; None: pracmln
     converged: bool
     message: str
     seconds: float
@@ -110,17 +114,27 @@ def _distinct_rows(graph: FactorGraph, concepts: np.ndarray, categories: np.ndar
     return c, y, torch.as_tensor(counts, **to, dtype=torch.float64)
 
 
+def exact_route(graph: FactorGraph, exact: ExactMethod = "auto") -> str | None:
+    """The route :mod:`again_mln.inference` takes to log Z(y) for this graph, or ``None`` when
+    exact log Z is out of its memory budget."""
+    if exact not in ("auto", "eliminate", "enumerate"):
+        raise AgainError(f"unknown exact method {exact!r}; expected auto, eliminate or enumerate")
+    try:
+        return inference.plan(graph.factor_view(), LogRing, exact).route
+    except AgainError:
+        return None
+
+
 def _cll_objective(graph: FactorGraph, concepts: np.ndarray, categories: np.ndarray, route: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """w -> -(1/N) sum_n log P(c_n | y_n, w): rule-truth counts . w - category counts . log Z(w)."""
     c, y, counts = _distinct_rows(graph, concepts, categories)
     n = counts.sum()
     truth_counts = (counts[:, None] * graph.rule_truth(c, y).double()).sum(0) / n  # (R,)
     category_freq = torch.bincount(y, weights=counts, minlength=graph.num_categories) / n  # (K,)
-    log_z = log_partition_function(graph, route)
 
     def objective(weights: torch.Tensor) -> torch.Tensor:
-        graph.set_weights(weights)
-        return category_freq @ log_z().double() - truth_counts @ weights
+        log_z = inference.log_partition(graph.factor_view().to(torch.float64), route=route)
+        return category_freq @ log_z - truth_counts @ weights
 
     return objective
 
@@ -131,7 +145,6 @@ def _pll_objective(graph: FactorGraph, concepts: np.ndarray, categories: np.ndar
     share = counts / counts.sum()
 
     def objective(weights: torch.Tensor) -> torch.Tensor:
-        graph.set_weights(weights)
         gains = graph.flip_gains(c, y)  # S(c xor e_m) - S(c), (N', M)
         return share @ torch.nn.functional.softplus(gains.double()).sum(1)
 
@@ -150,40 +163,52 @@ def learn_weights(
     max_iter: int = 500,
     tol: float = 1e-6,
     progress: bool | None = None,
+    engine: Engine = "native",
 ) -> LearningResult:
     """Learn the soft, non-fixed rule weights from ground-truth concepts and categories.
 
-    ``exact`` picks the route to log Z for ``cll`` (contraction or enumeration); ``tol`` bounds
-    the largest gradient entry of the per-sample objective at convergence; ``progress`` shows a
-    bar (``None``: only on a terminal).
+    ``engine`` is ``native`` (torch, L-BFGS) or ``pracmln`` (its DCLL / DPLL learners, the
+    reference); ``auto`` is ``cll`` whenever exact log Z fits the inference budget. ``exact``
+    picks the native route to log Z (elimination or enumeration); ``tol`` bounds the largest
+    gradient entry of the per-sample objective at convergence; ``progress`` shows a bar
+    (``None``: only on a terminal).
     """
     start = time.perf_counter()
+    if engine not in ("native", "pracmln"):
+        raise AgainError(f"unknown learning engine {engine!r}; expected native or pracmln")
+    if method not in ("auto", "cll", "pll"):
+        raise AgainError(f"unknown learning method {method!r}; expected auto, cll or pll")
     concepts, categories = check_data(ruleset, concepts, categories)
     if prior_stdev is not None and not prior_stdev > 0:
         raise AgainError(f"the prior standard deviation must be positive, got {prior_stdev}")
-    graph = FactorGraph(ruleset, device=device, hard_weight=HARD_WEIGHT)
+    graph = FactorGraph(ruleset, device=device, hard_weight=HARD_WEIGHT).double()
+    route = exact_route(graph, exact) if method in ("auto", "cll") else None
+    if method == "cll" and route is None:
+        raise AgainError(f"exact conditional likelihood is out of reach for these {len(ruleset.concepts)} concepts; use --method pll")
+    if engine == "pracmln":
+        from again_mln.engines import pracmln
+
+        chosen = "cll" if route is not None else "pll"
+        learned_rules = pracmln.learn_weights(ruleset, concepts, categories, chosen, prior_stdev)
+        return LearningResult(learned_rules, f"pracmln {chosen}", None, None, True, "pracmln finished",
+                              time.perf_counter() - start)
+
     free = torch.tensor([not (r.hard or r.fixed) for r in ruleset.rules], device=graph.device)
     # fixed weights exactly as written; hard rules at the graph's finite hard weight
     base = torch.tensor([0.0 if r.hard or not r.fixed else r.weight for r in ruleset.rules], dtype=torch.float64, device=graph.device)
     base = torch.where(torch.tensor([r.hard for r in ruleset.rules], device=graph.device), graph.hard_weight, base)
-
-    route = exact_route(graph, exact) if method in ("auto", "cll") else None
-    if method == "cll" and route is None:
-        raise AgainError(f"exact conditional likelihood is out of reach for these {len(ruleset.concepts)} concepts; use --method pll")
-    if method not in ("auto", "cll", "pll"):
-        raise AgainError(f"unknown learning method {method!r}; expected auto, cll or pll")
     if route is not None:
         objective, name = _cll_objective(graph, concepts, categories, route), f"cll ({route})"
     else:
         objective, name = _pll_objective(graph, concepts, categories), "pll"
     prior_scale = 0.0 if prior_stdev is None else 1.0 / (2.0 * prior_stdev**2 * len(concepts))
+    graph.weight.requires_grad_(True)
 
     def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
-        w_free = torch.tensor(x, device=graph.device, requires_grad=True)
-        weights = base.masked_scatter(free, w_free)
-        loss = objective(weights) + prior_scale * (w_free**2).sum()
-        (grad,) = torch.autograd.grad(loss, w_free)
-        return loss.item(), grad.cpu().numpy()
+        graph.set_weights(base.masked_scatter(free, torch.as_tensor(x, device=graph.device)))
+        loss = objective(graph.weight) + prior_scale * (graph.weight[free] ** 2).sum()
+        (grad,) = torch.autograd.grad(loss, graph.weight)
+        return loss.item(), grad[free].cpu().numpy()
 
     x0 = np.zeros(int(free.sum()))
     with tqdm(total=max_iter, desc=f"learn-weights {name}", disable=None if progress is None else not progress) as bar:
@@ -195,8 +220,8 @@ def learn_weights(
             value_and_grad, x0, jac=True, method="L-BFGS-B", callback=step,
             options={"maxiter": max_iter, "gtol": tol, "ftol": 0.0},
         )
-    # The graph computes in float32: L-BFGS-B's line search can stall at that precision with
-    # the gradient already negligible, which counts as converged.
+    # L-BFGS-B's line search can stall at round-off with the gradient already negligible,
+    # which counts as converged.
     gradient = float(np.abs(result.jac).max(initial=0.0))
     converged = bool(result.success) or gradient <= FLOAT32_GTOL
     message = str(result.message) if result.success else f"{result.message} (max |gradient| {gradient:.1e})"

@@ -1,6 +1,7 @@
-"""Rectification: detect explanations that break the rules and repair them (METHOD.md).
+"""Rectification: detect explanations that break the rules and repair them (docs/method.md,
+"Rectification").
 
-Three strategies, all batched and all applied to the flagged samples only:
+Four strategies, all batched and all applied to the flagged samples only:
 
 * ``switch``: the paper's interactive intervention switch (Eq. 4-5, Algorithm 1): one candidate
   per violated rule (its best subset flip, if that raises S), all candidates applied at once.
@@ -8,8 +9,11 @@ Three strategies, all batched and all applied to the flagged samples only:
   improved, so S never decreases.
 * ``map``: the exact maximiser of S(c, y) + lam * sum_m log p_m(c_m), which weighs the rules
   against the network's confidence in each concept.
+* ``marginal``: the sum-ring twin of ``map``: every concept becomes its exact posterior marginal
+  P(c_m = 1 | y) under exp(S(c, y) + lam * sum_m log p_m(c_m)); differentiable (:class:`RuleLayer`).
 
-Intervened concepts become hard 0/1 values; the others keep the network's probabilities.
+Intervened concepts become hard 0/1 values (``marginal``: posterior probabilities); the others
+keep the network's probabilities.
 """
 from __future__ import annotations
 
@@ -18,14 +22,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
-from again_mln.contract import contract
+from again_mln import inference
+from again_mln.detection import fails_detection
 from again_mln.errors import AgainError
-from again_mln.detection import check_threshold, fails_detection
-from again_mln.graph import MAX_CONTRACTION_ENTRIES, FactorGraph
-from again_mln.validation import binarize, check_probabilities
+from again_mln.graph import FactorGraph
+from again_mln.switch import switch_of
+from again_mln.validation import binarize, check_choice, check_probabilities
 
-STRATEGIES = ("switch", "iterate", "map")
+#: Strategies whose interventions are hard 0/1 concepts; ``marginal`` returns probabilities.
+HARD_STRATEGIES = ("switch", "iterate", "map")
+STRATEGIES = HARD_STRATEGIES + ("marginal",)
 #: Gains below this are treated as zero, so float round-off cannot make ``iterate`` cycle.
 _MIN_GAIN = 1e-5
 
@@ -46,6 +54,13 @@ class RectifyResult:
         return self.mask.sum(1)
 
 
+def check_options(strategy: str, lam: float) -> None:
+    """The strategy and lam, checked once at the boundary."""
+    check_choice(strategy, STRATEGIES, "strategy")
+    if lam < 0 or not math.isfinite(lam):
+        raise AgainError(f"lam must be a finite number >= 0, got {lam}")
+
+
 def rectify(
     graph: FactorGraph,
     concept_probs: torch.Tensor,
@@ -55,41 +70,46 @@ def rectify(
     lam: float = 1.0,
 ) -> RectifyResult:
     """Detect (Eq. 3, relaxation ``threshold`` = d) and rectify with ``strategy``."""
-    if strategy not in STRATEGIES:
-        raise AgainError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
-    if lam < 0 or not math.isfinite(lam):
-        raise AgainError(f"lam must be a finite number >= 0, got {lam}")
+    check_options(strategy, lam)
     probs = check_probabilities(concept_probs, graph.num_concepts).to(graph.device, torch.float32)
     c_hat, y = graph.validate(binarize(probs), categories)
+    with torch.no_grad():
+        return _rectify(graph, probs, c_hat, y, strategy, threshold, lam)
+
+
+def _rectify(graph: FactorGraph, probs: torch.Tensor, c_hat: torch.Tensor, y: torch.Tensor, strategy: str,
+             threshold: float, lam: float) -> RectifyResult:
     cT = c_hat.T.contiguous()  # concept-major, as the graph's hot paths want
     codes = graph.factor_codes(cT)
     score_before = graph.score_cm(cT, y, codes)
     flagged = fails_detection(graph, score_before, y, threshold)
-    fixedT, score_after = cT, score_before
+    fixedT, score_after, rectified = cT, score_before, probs
     rows = flagged.nonzero().squeeze(1)
     if len(rows):
         everyone = len(rows) == len(y)
         sub_cT, sub_y, sub_codes = (cT, y, codes) if everyone else (cT[:, rows], y[rows], codes[:, rows])
+        sub_probs = probs if everyone else probs[rows]
         if strategy == "switch":
             repaired = sub_cT ^ _switch_flips_t(graph, sub_cT, sub_y, sub_codes).long()
         elif strategy == "iterate":
             repaired = _iterate_t(graph, sub_cT, sub_y)
+        elif strategy == "map":
+            repaired = map_assignment(graph, sub_probs, sub_y, lam).T
         else:
-            repaired = map_assignment(graph, probs if everyone else probs[rows], sub_y, lam).T
+            posterior = posterior_marginals(graph, sub_probs, sub_y, lam).to(probs.dtype)
+            rectified = posterior if everyone else probs.index_copy(0, rows, posterior)
+            repaired = binarize(posterior).long().T
         fixedT = repaired if everyone else cT.index_copy(1, rows, repaired)
         score_after = graph.score_cm(fixedT, y)
     mask = (fixedT != cT).T
-    return RectifyResult(
-        rectified=torch.where(mask, fixedT.T.to(probs.dtype), probs),
-        mask=mask,
-        flagged=flagged,
-        score_before=score_before,
-        score_after=score_after,
-    )
+    if strategy != "marginal":
+        rectified = torch.where(mask, fixedT.T.to(probs.dtype), probs)
+    return RectifyResult(rectified=rectified, mask=mask, flagged=flagged, score_before=score_before, score_after=score_after)
 
 
 def _switch_flips_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
-    unary, gains, violated = graph.switch_gains_cm(cT, y, codes)
+    switch = switch_of(graph)
+    unary, gains, violated = switch.gains_cm(cT, y, codes)
     flips = unary > 0
     if gains:
         best, subset = gains[0], torch.zeros_like(violated, dtype=torch.uint8)
@@ -97,7 +117,7 @@ def _switch_flips_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, codes
             better = gain > best
             best = torch.maximum(gain, best)
             subset.masked_fill_(better, t)
-        flips |= graph.subset_flips_cm((best > 0) & violated, subset)
+        flips |= switch.subset_flips_cm((best > 0) & violated, subset)
     return flips
 
 
@@ -117,10 +137,11 @@ def _iterate_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, max_rounds
     # taken in the same round as the best other candidate, and the gains simply add up.
     alone = ~graph.coupled_concepts[:, None]
     active = torch.arange(cT.shape[1], device=graph.device)
+    switch = switch_of(graph)
     for _ in range(max_rounds or 4 * M):
         if not len(active):
             break
-        unary, gains, violated = graph.switch_gains_cm(cT[:, active], y[active])
+        unary, gains, violated = switch.gains_cm(cT[:, active], y[active])
         F, T = violated.shape[0], len(gains)
         lone_flips = (unary > _MIN_GAIN) & alone
         multi = torch.stack(gains, 1).masked_fill(~violated[:, None, :], -math.inf) if T else unary[:0]
@@ -137,7 +158,7 @@ def _iterate_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, max_rounds
             rule, subset = (index - M).clamp(min=0) // T, (index - M).clamp(min=0) % T
             chosen = torch.zeros(F, len(active), dtype=torch.bool, device=graph.device)
             chosen[rule, columns] = take_best & (index >= M)
-            flips |= graph.subset_flips_cm(chosen, subset[None].expand(F, -1))
+            flips |= switch.subset_flips_cm(chosen, subset[None].expand(F, -1))
         cT[:, active] ^= flips.long()
     return cT
 
@@ -153,29 +174,46 @@ def iterate(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor, max_rounds: in
     return _iterate_t(graph, c.T.contiguous(), y, max_rounds).T
 
 
-def map_assignment(graph: FactorGraph, probs: torch.Tensor, y: torch.Tensor, lam: float = 1.0) -> torch.Tensor:
-    """Exact argmax_c S(c, y) + lam * sum_m log p_m(c_m) for each sample: (N, M) long.
-
-    Max-product variable elimination over the concept graph, batched over samples (in chunks
-    that keep the widest table under MAX_CONTRACTION_ENTRIES); an integer program per sample
-    when the graph is too dense for elimination.
-    """
+def network_evidence(probs: torch.Tensor, lam: float) -> torch.Tensor:
+    """lam * (log(1 - p_m), log p_m) as unary log-potentials (N, M, 2), clamped above -inf."""
     tiny = torch.finfo(probs.dtype).tiny
-    evidence = lam * torch.stack([torch.log1p(-probs).clamp_min(math.log(tiny)), probs.clamp_min(tiny).log()], -1)
-    unary = graph.unary[y] + evidence  # (N, M, 2)
-    order, width = graph.elimination_order()
-    chunk = MAX_CONTRACTION_ENTRIES // 2 ** (width + 1)
-    if chunk < 1:
-        from again_mln.maxsat import solve_milp
+    return lam * torch.stack([torch.log1p(-probs).clamp_min(math.log(tiny)), probs.clamp_min(tiny).log()], -1)
 
-        _, assignment = solve_milp(graph, y.cpu().numpy(), evidence.detach().cpu().numpy())
-        return torch.as_tensor(assignment, device=graph.device)
-    parts = []
-    for start in range(0, len(y), chunk):
-        rows = slice(start, start + chunk)
-        factors = graph.factors(unary[rows], y[rows])
-        parts.append(contract(factors, graph.num_concepts, "max", order=order).argmax)
-    return torch.cat(parts) if parts else y.new_zeros(0, graph.num_concepts)
+
+def map_assignment(graph: FactorGraph, probs: torch.Tensor, y: torch.Tensor, lam: float = 1.0) -> torch.Tensor:
+    """Exact argmax_c S(c, y) + lam * sum_m log p_m(c_m) for each sample: (N, M) long, by the
+    max ring of :mod:`again_mln.inference` (elimination, or an integer program for dense rules)."""
+    return inference.map_assignment(graph.factor_view(), y, network_evidence(probs, lam))
+
+
+def posterior_marginals(graph: FactorGraph, probs: torch.Tensor, y: torch.Tensor, lam: float = 1.0) -> torch.Tensor:
+    """Exact P(c_m = 1 | y) under exp(S(c, y) + lam * sum_m log p_m(c_m)) for each sample: (N, M),
+    differentiable in ``probs`` (and in the graph's weights when they require gradients)."""
+    view = graph.factor_view().to(torch.float64)
+    return inference.marginals(view, y, network_evidence(probs.double(), lam))
+
+
+class RuleLayer(nn.Module):
+    """The ``marginal`` strategy as a differentiable layer: concept probabilities (N, M) and
+    categories (N,) in, rectified concept probabilities out. Flagged explanations (Eq. 3 at
+    ``threshold`` = d; d = 1 flags every one) become their posterior marginals under the rules
+    and lam times the network's evidence; the others pass through unchanged. Gradients flow to
+    the probabilities, so a concept model can be trained through the rules."""
+
+    def __init__(self, graph: FactorGraph, lam: float = 1.0, threshold: float = 1.0):
+        super().__init__()
+        check_options("marginal", lam)
+        self.graph, self.lam, self.threshold = graph, lam, threshold
+
+    def forward(self, concept_probs: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
+        c_hat, y = self.graph.validate(binarize(concept_probs.detach()), categories)
+        with torch.no_grad():
+            flagged = fails_detection(self.graph, self.graph.score(c_hat, y), y, self.threshold)
+        posterior = posterior_marginals(self.graph, concept_probs, y, self.lam).to(concept_probs.dtype)
+        return torch.where(flagged[:, None], posterior, concept_probs)
+
+    def extra_repr(self) -> str:
+        return f"lam={self.lam}, threshold={self.threshold}"
 
 
 def numpy_result(result: RectifyResult) -> dict[str, np.ndarray]:

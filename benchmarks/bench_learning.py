@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from again_mln.detection import detect
+from again_mln.detection import detect, s_max
 from again_mln.graph import FactorGraph
 from again_mln.learning import learn_weights
 from again_mln.logic import And, Equiv, Implies, Not, RuleSet, category, concept
@@ -121,7 +121,7 @@ def bench_scale(name: str, samples: int, limit: float, lines: list[str]) -> None
             print(lines[-1], flush=True)
     # one conditional query: P(c | y) of one explanation
     graph = FactorGraph(ruleset)
-    graph.s_max
+    s_max(graph)
     start = time.perf_counter()
     detect(graph, torch.as_tensor(concepts, dtype=torch.float32), torch.as_tensor(categories))
     batch = time.perf_counter() - start

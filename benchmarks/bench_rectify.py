@@ -14,8 +14,9 @@ import time
 
 import torch
 
-from again_mln.detection import detect
+from again_mln.detection import detect, s_max
 from again_mln.graph import FactorGraph
+from again_mln.inference.planner import structure
 from again_mln.rectify import STRATEGIES, rectify
 from again_mln.rulegen.cub import build_cub_rules
 from again_mln.synthetic import random_ruleset
@@ -52,7 +53,7 @@ def main() -> None:
     graph = FactorGraph(ruleset, device=args.device)
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
-    graph.s_max
+    s_max(graph)
     s_max_s = time.perf_counter() - start
 
     generator = torch.Generator().manual_seed(0)
@@ -67,7 +68,7 @@ def main() -> None:
         flagged = rectify(graph, probs, categories, strategy, 0.9).flagged.float().mean().item()
         rows.append((f"detection + {strategy}", seconds, flagged))
 
-    print(f"rules ({args.rules}): {graph}; elimination width {graph.elimination_order()[1]}; built in {build:.1f} s, "
+    print(f"rules ({args.rules}): {graph}; elimination width {structure(graph.factor_scopes, graph.num_concepts)[1]}; built in {build:.1f} s, "
           f"compiled in {compile_s:.2f} s, S_max for 200 categories in {s_max_s:.2f} s")
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, device {graph.device}, batch {args.batch}\n")

@@ -38,7 +38,8 @@ def exact_sample(ruleset: RuleSet, n: int, seed: int) -> tuple[np.ndarray, np.nd
     assignments = all_assignments(len(ruleset.concepts))
     K = len(ruleset.categories)
     y = torch.randint(K, (n,), generator=generator)
-    probs = torch.stack([graph.log_prob(assignments, torch.full((len(assignments),), k)).exp() for k in range(K)])
+    scores = graph.score_all_categories(assignments).T.double()  # (K, A)
+    probs = torch.softmax(scores, 1)
     rows = torch.multinomial(probs[y].double(), 1, generator=generator).squeeze(1)
     return assignments[rows].numpy(), y.numpy()
 

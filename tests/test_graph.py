@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from again_mln.errors import AgainError
 from again_mln.detection import detect
 from again_mln.graph import FactorGraph
-from again_mln.maxsat import solve_milp
+from again_mln.detection import s_max
+from again_mln.inference import log_partition, map_assignment, max_score
 from again_mln.mlnfile import parse_mln
 from rulesets import all_assignments, brute_force_scores, rulesets
 
@@ -30,9 +31,10 @@ def test_two_concept_example_by_hand():
     y = torch.zeros(4, dtype=torch.long)
     assert graph.score(c, y).tolist() == [2.0, 0.0, 1.0, 3.0]
     z = math.exp(2) + math.exp(0) + math.exp(1) + math.exp(3)
-    assert graph.log_partition()[0].item() == pytest.approx(math.log(z), abs=1e-5)
-    assert graph.log_prob(c[2:3], y[:1]).exp().item() == pytest.approx(math.e / z, abs=1e-6)  # P({1,0} | Y) = 0.0871
-    assert graph.s_max.tolist() == [3.0, 3.0]  # under Z the first rule holds whatever A is: 1 + 2
+    assert log_partition(graph.factor_view())[0].item() == pytest.approx(math.log(z), abs=1e-5)
+    log_prob = graph.score(c[2:3], y[:1]) - log_partition(graph.factor_view(), y[:1])
+    assert log_prob.exp().item() == pytest.approx(math.e / z, abs=1e-6)  # P({1,0} | Y) = 0.0871
+    assert s_max(graph).tolist() == [3.0, 3.0]  # under Z the first rule holds whatever A is: 1 + 2
     # Eq. 3: {1,0} has P = e^1/Z against P_max = e^3/Z, so it fails for d = 0.9 and passes for d = e^-2.1
     probs = torch.tensor([[0.8, 0.3]])
     assert detect(graph, probs, torch.tensor([0]), 0.9).item() is True
@@ -50,9 +52,10 @@ def test_scores_log_partition_and_s_max_equal_brute_force(ruleset):
     ours = graph.score(assignments.repeat(K, 1), torch.arange(K).repeat_interleave(len(assignments)))
     np.testing.assert_allclose(ours.numpy(), expected.T.reshape(-1).numpy(), atol=1e-3)
     np.testing.assert_allclose(graph.score_all_categories(assignments).numpy(), expected.numpy(), atol=1e-3)
-    np.testing.assert_allclose(graph.log_partition().numpy(), torch.logsumexp(expected, 0).numpy(), rtol=1e-5, atol=1e-3)
-    np.testing.assert_allclose(graph.s_max.numpy(), expected.max(0).values.numpy(), atol=1e-3)
-    milp_max, milp_argmax = solve_milp(graph, np.arange(K))
+    np.testing.assert_allclose(log_partition(graph.factor_view()).numpy(), torch.logsumexp(expected, 0).numpy(), rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(s_max(graph).numpy(), expected.max(0).values.numpy(), atol=1e-3)
+    milp_max = max_score(graph.factor_view(), route="milp").numpy()
+    milp_argmax = map_assignment(graph.factor_view(), route="milp")
     np.testing.assert_allclose(milp_max, expected.max(0).values.numpy(), atol=1e-3)
     # the integer program's maximiser really scores its maximum
     reached = graph.score(torch.as_tensor(milp_argmax), torch.arange(K))
@@ -66,8 +69,8 @@ def test_large_graphs_use_the_integer_program_and_agree_with_enumeration():
 
     ruleset = random_ruleset(12, 4, category_rules=20, concept_rules=15, seed=3)
     graph = FactorGraph(ruleset)
-    enumerated = graph._enumerate(lambda x, dim: x.max(dim).values)
-    np.testing.assert_allclose(solve_milp(graph, np.arange(4))[0], enumerated.numpy(), atol=1e-4)
+    enumerated = max_score(graph.factor_view(), route="enumerate")
+    np.testing.assert_allclose(max_score(graph.factor_view(), route="milp").numpy(), enumerated.numpy(), atol=1e-4)
 
 
 def test_hard_rules_outweigh_all_soft_rules():

@@ -11,6 +11,7 @@ from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
 from again_mln.mlnfile import parse_mln
 from again_mln.rectify import iterate, map_assignment, rectify, switch_flips
+from again_mln.switch import switch_of
 from rulesets import all_assignments, brute_force_scores, rulesets
 from test_graph import TWO_CONCEPTS
 
@@ -24,7 +25,7 @@ def test_switch_on_the_two_concept_example():
     assert result.mask.tolist() == [[False, True]]
     assert result.rectified.tolist() == [[pytest.approx(0.8), 1.0]]
     assert result.score_before.tolist() == [1.0] and result.score_after.tolist() == [3.0]
-    unary, multi = graph.switch_gains(torch.tensor([[1, 0]]), torch.tensor([0]))
+    unary, multi = switch_of(graph).gains(torch.tensor([[1, 0]]), torch.tensor([0]))
     assert multi[0, 0].tolist() == [1.0, 2.0, -1.0]  # subsets {A}, {B}, {A, B}
     assert unary[0].tolist() == [-math.inf, -math.inf]  # label(Y) => active(A) holds
 
@@ -49,14 +50,14 @@ def _random_case(ruleset, seed):
 def test_switch_gain_equals_the_change_of_score(ruleset, seed):
     graph = FactorGraph(ruleset)
     c, y = _random_case(ruleset, seed)
-    unary, multi = graph.switch_gains(c, y)
+    unary, multi = switch_of(graph).gains(c, y)
     before = graph.score(c, y)
     for m in range(c.shape[1]):
         rows = unary[:, m] > -math.inf
         flipped = c.clone()
         flipped[:, m] ^= 1
         np.testing.assert_allclose(unary[rows, m], (graph.score(flipped, y) - before)[rows], atol=1e-3)
-    subsets = graph.subset_concepts()  # (F, T, M)
+    subsets = switch_of(graph).subset_concepts()  # (F, T, M)
     for f in range(multi.shape[1]):
         for t in range(multi.shape[2]):
             rows = multi[:, f, t] > -math.inf
@@ -76,7 +77,7 @@ def test_iterate_never_lowers_the_score_and_ends_with_no_improving_candidate(rul
     c, y = _random_case(ruleset, seed)
     fixed = iterate(graph, c, y)
     assert (graph.score(fixed, y) >= graph.score(c, y) - 1e-4).all()
-    unary, multi = graph.switch_gains(fixed, y)
+    unary, multi = switch_of(graph).gains(fixed, y)
     assert (unary <= 1e-4).all() and (multi <= 1e-4).all()
 
 
@@ -113,7 +114,7 @@ def test_map_beyond_enumeration_elimination_and_integer_program_agree(monkeypatc
         return graph.score(c, y) + (c * probs.log() + (1 - c) * (1 - probs).log()).sum(1)
 
     eliminated = map_assignment(graph, probs, y, 1.0)
-    monkeypatch.setattr("again_mln.rectify.MAX_CONTRACTION_ENTRIES", 1)  # elimination out of reach
+    monkeypatch.setattr("again_mln.inference.planner.MEMORY_BUDGET", 1)  # elimination out of reach
     programmed = map_assignment(graph, probs, y, 1.0)
     np.testing.assert_allclose(objective(eliminated).numpy(), objective(programmed).numpy(), atol=1e-4)
     for m in range(24):  # and no single flip improves the optimum

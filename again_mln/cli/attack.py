@@ -14,7 +14,8 @@ from again_mln.cli.options import (cub_root_option, data_root_option, device_opt
                                    quiet_option, seed_option)
 from again_mln.datasets import SPLITS
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph, resolve_device
+from again_mln.devices import resolve_device
+from again_mln.graph import FactorGraph
 from again_mln.mlnfile import read_mln
 from again_mln.models.checkpoint import load_checkpoint
 from again_mln.models.workflow import checkpoint_dataset

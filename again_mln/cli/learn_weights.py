@@ -7,8 +7,6 @@ import click
 
 from again_mln.cli.options import FiniteFloat
 
-from again_mln.errors import AgainError
-from again_mln.graph import MAX_ENUMERATION_CONCEPTS
 from again_mln.learning import learn_weights, read_data
 from again_mln.mlnfile import read_mln, write_mln
 
@@ -29,20 +27,11 @@ def learn_weights_command(rules, data_path, output, method, prior_stdev, engine,
     ruleset = read_mln(rules)
     concepts, categories = read_data(data_path, ruleset)
     start = time.perf_counter()
-    if engine == "native":
-        result = learn_weights(ruleset, concepts, categories, method, prior_stdev, device=device, max_iter=max_iter)
-        learned, summary = result.ruleset, (
-            f"{result.method}, {result.iterations} L-BFGS iterations, objective {result.objective:.6f} per sample"
-            + ("" if result.converged else f"; NOT converged: {result.message}")
-        )
-    else:
-        from again_mln.engines import pracmln
-
-        if method == "auto":
-            method = "cll" if len(ruleset.concepts) <= MAX_ENUMERATION_CONCEPTS else "pll"
-        if prior_stdev is not None and not prior_stdev > 0:
-            raise AgainError(f"the prior standard deviation must be positive, got {prior_stdev}")
-        learned, summary = pracmln.learn_weights(ruleset, concepts, categories, method, prior_stdev), f"pracmln {method}"
+    result = learn_weights(ruleset, concepts, categories, method, prior_stdev, device=device, max_iter=max_iter, engine=engine)
+    learned, summary = result.ruleset, result.method
+    if result.iterations is not None:
+        summary += (f", {result.iterations} L-BFGS iterations, objective {result.objective:.6f} per sample"
+                    + ("" if result.converged else f"; NOT converged: {result.message}"))
     seconds = time.perf_counter() - start
     write_mln(learned, output)
     learned_count = sum(not (r.hard or r.fixed) for r in ruleset.rules)

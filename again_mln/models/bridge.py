@@ -1,7 +1,7 @@
 """The model bridge: a trained concept model and a factor graph as one torch module.
 
 input -> concept probabilities -> detection -> rectification -> the category head re-predicts
-from the rectified concepts (METHOD.md: ``y_re = h_y(c_re)``), batched and on one device.
+from the rectified concepts (docs/method.md: ``y_re = h_y(c_re)``), batched and on one device.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
 from again_mln.models.cbm import ConceptModel
-from again_mln.rectify import STRATEGIES, rectify
+from again_mln.rectify import check_options, rectify
 
 
 class RectifiedOutput(NamedTuple):
@@ -42,8 +42,7 @@ class RectifiedConceptModel(nn.Module):
             if list(ours) != list(theirs):
                 raise AgainError(f"the model's {kind} names differ from the rule set's "
                                  f"(model: {', '.join(ours[:3])}, ...; rules: {', '.join(theirs[:3])}, ...)")
-        if strategy not in STRATEGIES:
-            raise AgainError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+        check_options(strategy, lam)
         self.model = model.to(graph.device).eval()
         self.graph = graph
         self.strategy = strategy

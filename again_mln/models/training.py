@@ -47,15 +47,6 @@ EpochCallback = Callable[[dict[str, Any]], None]
 Perturbation = Callable[[ConceptModel, Tensor, Tensor, Tensor], Tensor]
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` is CUDA when available, else CPU; ``cuda`` without a GPU is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise AgainError("--device cuda requested but no CUDA device is available")
-    return torch.device(name)
-
-
 def fit(model: ConceptModel, data: ConceptDataset, config: TrainConfig, device: torch.device | str = "cpu",
         progress: bool = True, callback: EpochCallback | None = None,
         perturb: Perturbation | None = None) -> list[dict[str, Any]]:

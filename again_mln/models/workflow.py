@@ -14,7 +14,8 @@ from again_mln.errors import AgainError
 from again_mln.models.cbm import ConceptModel
 from again_mln.models.checkpoint import load_checkpoint, save_checkpoint
 from again_mln.models.factory import ModelConfig, build_model
-from again_mln.models.training import EpochCallback, TrainConfig, accuracies, fit, predict, resolve_device
+from again_mln.devices import resolve_device
+from again_mln.models.training import EpochCallback, TrainConfig, accuracies, fit, predict
 
 
 @dataclass
