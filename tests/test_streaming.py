@@ -103,6 +103,10 @@ def test_cli_chunk_sizes_give_the_same_file_and_bad_rows_late_in_the_input_write
         assert result.output == ""
         with np.load(out) as arrays:
             outputs[chunk] = {name: arrays[name] for name in arrays.files}
+    shown = run(tmp_path / "preds.npy", "--mln", tmp_path / "rules.mln", "--categories", tmp_path / "cats.npy",
+                "-o", tmp_path / "shown.npz", "--chunk-size", 6)
+    assert "expl" in shown.output.split("rules ")[0]  # the progress bar, before the summary
+    assert f"explanations {N}\n" in shown.output and "compiled rules from the cache" in shown.output
     for name, value in outputs[1000].items():
         same(outputs[1][name], value, name)
         same(outputs[6][name], value, name)
