@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ _KIND_NAMES = {"b": "bool", "i": "integer", "u": "unsigned integer", "f": "float
 _NPY_MAGIC, _ZIP_MAGICS = b"\x93NUMPY", (b"PK\x03\x04", b"PK\x05\x06")
 #: what a corrupt file can raise while numpy or zipfile read it
 _READ_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, struct.error,
-                NotImplementedError, RuntimeError, MemoryError)
+                NotImplementedError, RuntimeError, MemoryError, SyntaxError, tokenize.TokenError)
 _FINITE_BLOCK = 1 << 22  # elements checked at a time in a memory-mapped array
 
 

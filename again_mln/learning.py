@@ -179,6 +179,8 @@ def learn_weights(
     if method not in ("auto", "cll", "pll"):
         raise AgainError(f"unknown learning method {method!r}; expected auto, cll or pll")
     concepts, categories = check_data(ruleset, concepts, categories)
+    if all(rule.hard or rule.fixed for rule in ruleset.rules):
+        raise AgainError("the rules have no soft, non-fixed weight to learn")
     if prior_stdev is not None and not prior_stdev > 0:
         raise AgainError(f"the prior standard deviation must be positive, got {prior_stdev}")
     graph = FactorGraph(ruleset, device=device, hard_weight=HARD_WEIGHT).double()

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 from again_mln.cli import main
 from again_mln.errors import MAX_MESSAGE
@@ -48,9 +50,11 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def assert_clean(result: Result, folder: Path, before: dict[str, bytes], output: Path | None = None,
-                 usage_ok: bool = False) -> None:
+                 usage_ok: bool = False, unexpected_ok: bool = False) -> None:
     """Exit 0 with a complete ``output``, or exit 1 with one short ``Error:`` line and no new file;
-    no traceback either way, every input byte-identical."""
+    no traceback either way, every input byte-identical. The error must be an input error that the
+    library anticipated (``file: what was expected``), not the guard's catch-all, unless
+    ``unexpected_ok``."""
     text = result.output
     assert "Traceback" not in text, text
     assert result.exit_code in ((0, 1, 2) if usage_ok else (0, 1)), (result.exit_code, text, result.exception)
@@ -68,5 +72,64 @@ def assert_clean(result: Result, folder: Path, before: dict[str, bytes], output:
         errors = [line for line in text.splitlines() if line.startswith("Error: ")]
         assert len(errors) == 1, text
         assert len(errors[0]) <= len("Error: ") + MAX_MESSAGE, errors[0][:400]
+        assert "--debug" not in errors[0] or unexpected_ok, f"not an AgainError, so not precise: {errors[0]}"
         assert [line for line in text.splitlines() if line.strip()][-1] == errors[0], text
     assert not [p for p in folder.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
+
+
+# ------------------------------------------------------------------------- corruption strategies
+def fuzz_settings(examples: int) -> settings:
+    """Deterministic and CI-sized: the same cases on every run, no example database, no deadline."""
+    return settings(max_examples=examples, deadline=None, derandomize=True, database=None, print_blob=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                           HealthCheck.data_too_large])
+
+
+#: Pieces of text that break parsers: operators, deep nesting, huge or odd numbers, odd characters.
+SNIPPETS = [b"(", b")", b"=>", b"<=>", b"!", b"^", b" v ", b".", b",", b"{", b"}", b"=", b"\"", b"//", b"#",
+            b"1e39 ", b"nan ", b"inf ", b"-0 ", b"1e-320 ", b"\x00", b"\xff\xfe", b"\xef\xbb\xbf", b"\r", b"\r\n",
+            b"\t", b"label(Y)", b"active(A)", b"active(Q)", b"concept = {A, A}", b"(" * 200, b"!" * 300,
+            b"x" * 5000, b"\xe2\x80\xa6", b"---", b"diagnosis", b",,,", b"1,1"]
+
+
+@st.composite
+def corrupted(draw, data: bytes) -> bytes:
+    """``data`` truncated, bit-flipped, overwritten, spliced with random bytes or parser-hostile
+    snippets, duplicated, or given a byte-order mark / CRLF line ends (or a mix)."""
+    def position(end: int) -> int:
+        return draw(st.integers(0, max(end, 0)))
+
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["truncate", "flip", "overwrite", "insert", "snippet", "random", "bom", "crlf",
+                                     "duplicate", "delete"]))
+        n = len(data)
+        if kind == "truncate":
+            data = data[:position(n - 1)]
+        elif kind == "flip" and n:
+            flipped = bytearray(data)
+            for at in draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=8)):
+                flipped[at] ^= 1 << draw(st.integers(0, 7))
+            data = bytes(flipped)
+        elif kind == "overwrite":
+            at = position(n - 1)
+            patch = draw(st.binary(min_size=1, max_size=64))
+            data = data[:at] + patch + data[at + len(patch):]
+        elif kind == "insert":
+            at = position(n)
+            data = data[:at] + draw(st.binary(min_size=1, max_size=64)) + data[at:]
+        elif kind == "snippet":
+            at = position(n)
+            data = data[:at] + draw(st.sampled_from(SNIPPETS)) + data[at:]
+        elif kind == "random":
+            data = draw(st.binary(max_size=512))
+        elif kind == "bom":
+            data = b"\xef\xbb\xbf" + data
+        elif kind == "crlf":
+            data = data.replace(b"\n", b"\r\n")
+        elif kind == "duplicate" and n:
+            start = position(n - 1)
+            data = data + data[start:start + draw(st.integers(1, 200))]
+        elif kind == "delete" and n:
+            start = position(n - 1)
+            data = data[:start] + data[start + draw(st.integers(1, 64)):]
+    return data
