@@ -8,18 +8,24 @@ for every batch row; only the objective changes. One program per row (scipy's Hi
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
-from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
 from tqdm import tqdm
 
 from again_mln.errors import AgainError
 from again_mln.factors import FactorView
 from again_mln.inference.contract import Contraction
 
+if TYPE_CHECKING:
+    from scipy.optimize import LinearConstraint
+
 
 def _constraints(scopes: tuple[tuple[int, ...], ...], num_variables: int) -> list[LinearConstraint]:
+    from scipy import sparse  # imported on use: scipy.optimize alone costs about a second at start-up
+    from scipy.optimize import LinearConstraint
+
     M = num_variables
     arity = np.array([len(scope) for scope in scopes], dtype=np.int64)
     offsets = M + np.concatenate([[0], np.cumsum(2**arity)])[:-1]  # first z column of each factor
@@ -46,6 +52,8 @@ def _constraints(scopes: tuple[tuple[int, ...], ...], num_variables: int) -> lis
 
 def milp_contract(view: FactorView, progress: bool | None = None) -> Contraction:
     """max_c of the view's score and a maximiser, for every batch row, by integer programming."""
+    from scipy.optimize import Bounds, milp
+
     M = view.num_variables
     constraints = _constraints(view.scopes, M)
     unary = view.unary.detach().double().cpu().numpy()
