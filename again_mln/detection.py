@@ -63,9 +63,16 @@ def check_threshold(threshold: float) -> float:
 
 def fails_detection(graph: FactorGraph, scores: torch.Tensor, categories: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
     """Eq. 3 on scores S(c_hat, y) already computed: True where S - S_max(y) <= ln d."""
+    return _fails(scores - s_max(graph)[categories], threshold)
+
+
+def _fails(margins: torch.Tensor, threshold: float) -> torch.Tensor:
+    """margin <= ln d. At d = 1 every explanation fails: S never exceeds S_max, and float
+    round-off between the two computations must not let one pass."""
     threshold = check_threshold(threshold)
-    margin = scores - s_max(graph)[categories]
-    return ~(margin > (math.log(threshold) if threshold > 0 else -math.inf))
+    if threshold == 1.0:
+        return torch.ones_like(margins, dtype=torch.bool)
+    return ~(margins > (math.log(threshold) if threshold > 0 else -math.inf))
 
 
 @dataclass
@@ -86,8 +93,8 @@ def detection_margins(graph: FactorGraph, concept_probs: torch.Tensor, categorie
 
 def detect(graph: FactorGraph, concept_probs: torch.Tensor, categories: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
     """Flag explanations that fail Eq. 3: pass iff S(c_hat, y) - S_max(y) > ln d. (N,) bool."""
-    threshold = check_threshold(threshold)
-    return ~(detection_margins(graph, concept_probs, categories) > (math.log(threshold) if threshold > 0 else -math.inf))
+    check_threshold(threshold)
+    return _fails(detection_margins(graph, concept_probs, categories), threshold)
 
 
 def calibrate(detector: Detector, concept_probs: torch.Tensor, categories: torch.Tensor, target_sr: float = 0.98) -> Calibration:

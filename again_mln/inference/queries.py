@@ -93,4 +93,4 @@ def marginals(view: FactorView, rows: torch.Tensor | None = None, evidence: torc
         handled = replace(view, unary=view.unary + torch.stack([torch.zeros_like(handle), handle], -1))
         log_z = _contract(handled, LogRing, None, None, route).value
         (probs,) = torch.autograd.grad(log_z.sum(), handle, create_graph=differentiable)
-    return probs
+    return probs.clamp(0.0, 1.0)  # round-off can step past the bounds
