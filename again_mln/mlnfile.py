@@ -377,16 +377,18 @@ def format_db(ruleset: RuleSet, concepts: np.ndarray, categories: np.ndarray) ->
     return "\n---\n".join(blocks) + "\n"
 
 
-def parse_db(text: str, ruleset: RuleSet, source: str = "<string>") -> tuple[np.ndarray, np.ndarray]:
-    """Read evidence back as ``(concepts (N, M) uint8, categories (N,) int64)``.
+def parse_db(text: str, ruleset: RuleSet, source: str = "<string>", missing: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Read evidence back as ``(concepts (N, M), categories (N,) int64)``.
 
-    Concepts not mentioned in a database are false (pracmln's closed-world default for
-    evidence); each database must name exactly one true category.
+    Concepts not mentioned in a database are ``missing``: 0 is pracmln's closed-world default
+    for evidence (uint8 concepts); -1 marks them unknown, for queries (int8 concepts). Each
+    database must name exactly one true category.
     """
+    dtype = np.int8 if missing < 0 else np.uint8
     concept_index, category_index = ruleset.concept_index, ruleset.category_index
     rows: list[np.ndarray] = []
     labels: list[int] = []
-    row, label = np.zeros(len(ruleset.concepts), np.uint8), None
+    row, label = np.full(len(ruleset.concepts), missing, dtype), None
 
     def finish(number: int) -> None:
         nonlocal row, label
@@ -394,7 +396,7 @@ def parse_db(text: str, ruleset: RuleSet, source: str = "<string>") -> tuple[np.
             raise located(source, number, "expected one true label(...) atom in this database")
         rows.append(row)
         labels.append(label)
-        row, label = np.zeros(len(ruleset.concepts), np.uint8), None
+        row, label = np.full(len(ruleset.concepts), missing, dtype), None
 
     lines = text.removeprefix("\ufeff").splitlines()
     for number, raw in enumerate(lines, start=1):
@@ -422,14 +424,14 @@ def parse_db(text: str, ruleset: RuleSet, source: str = "<string>") -> tuple[np.
             if label is not None:
                 raise located(source, number, "expected only one true label(...) atom per database")
             label = category_index[atom.argument]
-    if label is not None or row.any():
+    if label is not None or (row != missing).any():
         finish(len(lines))
-    return np.stack(rows) if rows else np.zeros((0, len(ruleset.concepts)), np.uint8), np.asarray(labels, np.int64)
+    return np.stack(rows) if rows else np.zeros((0, len(ruleset.concepts)), dtype), np.asarray(labels, np.int64)
 
 
-def read_db(path: str | os.PathLike, ruleset: RuleSet) -> tuple[np.ndarray, np.ndarray]:
-    """Read a ``.db`` evidence file against the domains of ``ruleset``."""
-    return parse_db(_read_text(path, ".db"), ruleset, source=str(path))
+def read_db(path: str | os.PathLike, ruleset: RuleSet, missing: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Read a ``.db`` evidence file against the domains of ``ruleset`` (see :func:`parse_db`)."""
+    return parse_db(_read_text(path, ".db"), ruleset, source=str(path), missing=missing)
 
 
 def write_db(ruleset: RuleSet, concepts: np.ndarray, categories: np.ndarray, path: str | os.PathLike) -> None:

@@ -20,6 +20,7 @@ COMMANDS = {
     "demo": "again_mln.cli.demo:demo_command",
     "rectify": "again_mln.cli.rectify:rectify_command",
     "learn-weights": "again_mln.cli.learn_weights:learn_weights_command",
+    "query": "again_mln.cli.query:query_command",
     "build-rules": "again_mln.cli.build_rules:build_rules_command",
     "inspect": "again_mln.cli.inspect_rules:inspect_command",
     "train": "again_mln.cli.train:train_command",

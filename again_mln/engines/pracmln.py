@@ -125,3 +125,35 @@ def explanation_probability(
     with contextlib.redirect_stdout(io.StringIO()):
         results = _inference(method)(_ground(mln, ruleset.categories[category]), queries=[query], cw=False, **params).run().results
     return float(next(iter(results.values())))
+
+
+#: Most unknown concepts for which EnumerationAsk runs (2**n worlds); beyond, MC-SAT samples.
+MAX_ENUMERATION_UNKNOWN = 14
+
+
+def conditional_marginals(ruleset: RuleSet, evidence: np.ndarray, categories: np.ndarray,
+                          mcsat_steps: int = 5000, seed: int = 0) -> np.ndarray:
+    """P(active(c) | evidence, label(y)) (N, M) per database, by EnumerationAsk (MC-SAT when more
+    than :data:`MAX_ENUMERATION_UNKNOWN` concepts are unknown). ``evidence`` (N, M): 1, 0 or -1
+    (unknown); observed concepts come back as observed."""
+    mln = to_pracmln(ruleset)
+    from pracmln.mln.database import Database
+
+    atoms = [f"{CONCEPT_PREDICATE}({quote_constant(c)})" for c in ruleset.concepts]
+    out = np.asarray(evidence, np.float64).copy()
+    for n, (row, y) in enumerate(zip(evidence, categories)):
+        db = Database(mln)
+        db[f"{CATEGORY_PREDICATE}({quote_constant(ruleset.categories[y])})"] = 1
+        for atom, value in zip(atoms, row):
+            if value >= 0:
+                db[atom] = int(value)
+        unknown = [m for m in range(len(atoms)) if row[m] < 0]
+        if not unknown:
+            continue
+        exact = len(unknown) <= MAX_ENUMERATION_UNKNOWN
+        params = {} if exact else {"maxsteps": mcsat_steps, "rndseed": seed}
+        with contextlib.redirect_stdout(io.StringIO()):
+            results = _inference("exact" if exact else "mcsat")(
+                mln.ground(db), queries=[atoms[m] for m in unknown], cw=False, **params).run().results
+        out[n, unknown] = [results[atoms[m]] for m in unknown]
+    return out
