@@ -13,7 +13,7 @@ from again_mln.logic import And, Equiv, Implies, Not, Or, RuleSet, category, con
 
 
 def random_ruleset(seed: int, num_concepts: int = 4, num_categories: int = 3, num_rules: int = 8) -> RuleSet:
-    """Category-concept implications/exclusions and concept-concept rules of the kinds in METHOD.md,
+    """Category-concept implications/exclusions and concept-concept rules of the kinds in docs/method.md,
     plus a three-concept clause, with random weights (names that pracmln must read as constants)."""
     rng = np.random.default_rng(seed)
     concepts = tuple(f"c{m}_x" if m % 2 else f"C{m}" for m in range(num_concepts))
