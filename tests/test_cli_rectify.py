@@ -49,7 +49,7 @@ def test_npz_with_scores_and_logits_and_concept_names(workdir):
         (np.array([[0.8, np.nan]]), np.array([0]), "contain NaN"),
         (np.array([[0.8, 1.3]]), np.array([0]), "must lie in [0, 1]"),
         (np.array([[0.8, 0.3, 0.1]]), np.array([0]), "has 3 concept columns but the rules declare 2"),
-        (np.array([0.8, 0.3]), np.array([0]), "expected concept predictions of shape (N, M)"),
+        (np.array([0.8, 0.3]), np.array([0]), "expected 2 dimensions, got shape (2,)"),
         (np.array([[0.8, 0.3]]), np.array([7]), "unknown category id 7"),
         (np.array([[0.8, 0.3]]), np.array([0, 1]), "has 2 categories but"),
         (np.array([[0.8, 0.3]]), np.array([[0.1, 0.2, 0.3]]), "expected 2 category scores per row"),
