@@ -41,14 +41,15 @@ CATEGORY_MARGIN = 1.0
 @dataclass(frozen=True)
 class AttackConfig:
     """One attack configuration. ``eps`` is in units of 1/255 of the input range; ``n_targets``
-    concepts per direction (confounding erases and introduces that many each); ``targets``
+    concepts per direction (confounding erases and introduces that many each; ``None``: every
+    active and every inactive concept, as far as the budget allows); ``targets``
     ``random`` draws them, ``damaging`` takes those whose flip lowers the rule score most (needs
     the factor graph); ``step_size`` (same units as ``eps``) defaults to 2.5 eps / steps."""
 
     kind: str = "confounding"
     eps: float = 8.0
     steps: int = 10
-    n_targets: int = 2
+    n_targets: int | None = 2
     targets: str = "random"
     random_start: bool = True
     step_size: float | None = None
@@ -60,7 +61,7 @@ class AttackConfig:
             raise AgainError(f"unknown target choice {self.targets!r}; expected one of {', '.join(TARGETS)}")
         if not 0 <= self.eps <= 255:
             raise AgainError(f"eps = {self.eps} is out of range; expected 0..255 (units of 1/255)")
-        if self.steps < 1 or self.n_targets < 1:
+        if self.steps < 1 or (self.n_targets is not None and self.n_targets < 1):
             raise AgainError("an attack needs at least one step and one target concept")
 
     @property
@@ -101,7 +102,7 @@ class AttackResult(NamedTuple):
 
 def choose_targets(probs: Tensor, config: AttackConfig, generator: torch.Generator,
                    graph: FactorGraph | None = None, categories: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Per sample, up to ``n_targets`` active concepts to erase and inactive ones to introduce
+    """Per sample, up to ``n_targets`` (all when ``None``) active concepts to erase and inactive ones to introduce
     (``(N, M)`` bool each), according to the kind. ``damaging`` ranks the candidates by how much
     flipping each one alone lowers S(c_hat, y_hat) under ``graph``; ``random`` draws them."""
     active = probs > 0.5
@@ -125,8 +126,11 @@ def _flip_score_changes(graph: FactorGraph, c: Tensor, y: Tensor) -> Tensor:
     return after - graph.score(c, y)[:, None]
 
 
-def _top(rank: Tensor, allowed: Tensor, k: int) -> Tensor:
-    """(N, M) bool: the ``k`` highest-ranked allowed entries of each row (fewer if fewer allowed)."""
+def _top(rank: Tensor, allowed: Tensor, k: int | None) -> Tensor:
+    """(N, M) bool: the ``k`` highest-ranked allowed entries of each row (fewer if fewer allowed;
+    every allowed one when ``k`` is ``None``)."""
+    if k is None:
+        return allowed.clone()
     k = min(k, rank.shape[1])
     scores = rank.masked_fill(~allowed, -torch.inf)
     index = scores.topk(k, dim=1).indices

@@ -8,13 +8,26 @@
   samples. A rule with a negative weight is read as its negation with weight |w| (the same
   Markov logic network), so every counted weight is positive. A sample with no such rule scores 1.
 * IR: fraction of perturbed samples that detection flags; SR: fraction of clean samples it passes.
+
+Detection curves read a detector's per-sample plausibility scores (higher = more plausible; see
+``docs/method.md`` "Detection"), clean test explanations against attacked ones:
+
+* ``ir_changed``: IR over the attacked explanations that differ from their clean ones (an
+  unchanged explanation cannot be told from a clean one by any detector);
+* ``auroc``: the probability that an attacked explanation scores below a clean one (ties count
+  half), i.e. the area under the ROC curve of IR against 1 - SR;
+* ``ir_at_sr``: IR at the strictest threshold that still passes a fraction ``sr`` of the clean
+  explanations (an operating point read off that curve).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
 
 #: samples per chunk of the (N, R) rule-truth matrix, so LSM stays small in memory at CUB scale
@@ -70,3 +83,61 @@ def identification_rate(flagged_perturbed) -> float:
 def success_rate(flagged_clean) -> float:
     """SR: the fraction of clean samples that detection passes (flags (N,) bool)."""
     return 1.0 - float(_as_tensor(flagged_clean).float().mean())
+
+
+def ir_changed(flagged_perturbed, changed) -> float | None:
+    """IR over the perturbed samples whose explanation the attack changed (``changed`` (N,)
+    bool); ``None`` when the attack changed none."""
+    flagged, changed = _as_numpy(flagged_perturbed).astype(bool), _as_numpy(changed).astype(bool)
+    return float(flagged[changed].mean()) if changed.any() else None
+
+
+def _as_numpy(values) -> np.ndarray:
+    return values.detach().cpu().numpy() if isinstance(values, Tensor) else np.asarray(values)
+
+
+def _sorted(values) -> np.ndarray:
+    return np.sort(_as_numpy(values).astype(np.float64).ravel())
+
+
+def auroc(clean_scores, attacked_scores) -> float:
+    """P(attacked score < clean score) + P(equal) / 2 over all (clean, attacked) pairs: the
+    Mann-Whitney statistic, from sorted clean scores (no pairwise matrix)."""
+    clean, attacked = _sorted(clean_scores), _as_numpy(attacked_scores).astype(np.float64).ravel()
+    if not len(clean) or not len(attacked):
+        raise AgainError("AUROC needs at least one clean and one attacked score")
+    above = len(clean) - np.searchsorted(clean, attacked, "right")
+    tied = np.searchsorted(clean, attacked, "right") - np.searchsorted(clean, attacked, "left")
+    return float((above + 0.5 * tied).sum() / (len(clean) * len(attacked)))
+
+
+def sr_cutoff(clean_scores, sr: float) -> float:
+    """The largest cutoff that still passes (score > cutoff) a fraction ``sr`` of these clean
+    scores, returned as the passing score at the target's rank: flag where score < it."""
+    ranked = _sorted(clean_scores)[::-1]
+    if not len(ranked) or not 0.0 < sr <= 1.0:
+        raise AgainError(f"an SR cutoff needs clean scores and 0 < SR <= 1, got {len(ranked)} scores, SR {sr}")
+    return float(ranked[min(len(ranked), math.ceil(sr * len(ranked) - 1e-9)) - 1])
+
+
+def ir_at_sr(clean_scores, attacked_scores, sr: float) -> float:
+    """IR at the operating point that passes a fraction ``sr`` of these clean scores
+    (:func:`sr_cutoff`): the share of attacked scores strictly below it."""
+    return float((_as_numpy(attacked_scores) < sr_cutoff(clean_scores, sr)).mean())
+
+
+def roc_curve(clean_scores, attacked_scores) -> tuple[np.ndarray, np.ndarray]:
+    """(1 - SR, IR) at every distinct cutoff (flag where score <= cutoff), from (0, 0) to (1, 1)."""
+    clean, attacked = _sorted(clean_scores), _sorted(attacked_scores)
+    cutoffs = np.unique(np.concatenate([clean, attacked]))
+    fpr = np.searchsorted(clean, cutoffs, "right") / len(clean)
+    tpr = np.searchsorted(attacked, cutoffs, "right") / len(attacked)
+    return np.concatenate([[0.0], fpr, [1.0]]), np.concatenate([[0.0], tpr, [1.0]])
+
+
+def roc_on_grid(clean_scores, attacked_scores, grid) -> np.ndarray:
+    """IR at each 1 - SR of ``grid`` (the ROC curve's upper envelope, step-interpolated), so
+    curves of several repeats can be averaged point by point."""
+    fpr, tpr = roc_curve(clean_scores, attacked_scores)
+    index = np.searchsorted(fpr, np.asarray(grid, dtype=np.float64), "right") - 1
+    return np.maximum.accumulate(tpr)[index]

@@ -99,6 +99,8 @@ def test_targets_per_kind_and_count():
     assert erase.sum(1).tolist() == [2, 1] and introduce.sum(1).tolist() == [2, 2]
     erase, introduce = choose_targets(probs, AttackConfig("erasure", n_targets=1), g)
     assert erase.sum(1).tolist() == [1, 1] and not introduce.any()
+    erase, introduce = choose_targets(probs, AttackConfig("confounding", n_targets=None), g)
+    assert torch.equal(erase, probs > 0.5) and torch.equal(introduce, probs <= 0.5)  # 'all': every concept
 
 
 def test_damaging_targets_break_the_heaviest_rules():

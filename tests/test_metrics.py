@@ -81,3 +81,41 @@ def test_calibration_meets_the_target_with_the_largest_d():
 def test_calibration_rejects_bad_targets():
     with pytest.raises(AgainError, match="target SR"):
         calibrate_threshold(graph(), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), 0.0)
+
+
+def test_auroc_on_hand_made_scores():
+    from again_mln.metrics import auroc
+
+    assert auroc([3.0, 2.0], [1.0, 0.0]) == 1.0  # every attacked explanation less plausible
+    assert auroc([0.0, 1.0], [2.0, 3.0]) == 0.0
+    assert auroc([1.0, 1.0], [1.0]) == 0.5  # ties count half
+    assert auroc([3.0, 2.0, 1.0], [2.0, 1.0, 0.0]) == pytest.approx(7 / 9)
+    with pytest.raises(AgainError, match="AUROC"):
+        auroc([], [1.0])
+
+
+def test_ir_at_sr_reads_the_operating_point_off_the_clean_scores():
+    from again_mln.metrics import ir_at_sr, sr_cutoff
+
+    clean = [4.0, 3.0, 2.0, 1.0]
+    assert sr_cutoff(clean, 0.75) == 2.0 and sr_cutoff(clean, 1.0) == 1.0 and sr_cutoff(clean, 0.2) == 4.0
+    assert ir_at_sr(clean, [2.0, 1.5, 0.0, 5.0], 0.75) == 0.5  # 1.5 and 0.0 fall below 2; a tie passes
+    assert ir_at_sr(clean, [0.5, 0.9], 1.0) == 1.0
+    with pytest.raises(AgainError, match="SR cutoff"):
+        sr_cutoff(clean, 0.0)
+
+
+def test_roc_curve_and_its_grid():
+    from again_mln.metrics import roc_curve, roc_on_grid
+
+    fpr, tpr = roc_curve([1.0, 0.0], [0.0, -1.0])
+    assert fpr.tolist() == [0.0, 0.0, 0.5, 1.0, 1.0] and tpr.tolist() == [0.0, 0.5, 1.0, 1.0, 1.0]
+    assert roc_on_grid([1.0, 0.0], [0.0, -1.0], [0.0, 0.25, 0.5, 1.0]).tolist() == [0.5, 0.5, 1.0, 1.0]
+    assert roc_on_grid([1.0, 2.0], [-1.0, -2.0], [0.0]).tolist() == [1.0]  # separable: IR 1 at SR 1
+
+
+def test_ir_over_changed_explanations():
+    from again_mln.metrics import ir_changed
+
+    assert ir_changed([True, False, True, False], [True, True, False, False]) == 0.5
+    assert ir_changed(torch.tensor([True, False]), torch.tensor([False, False])) is None

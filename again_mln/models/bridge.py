@@ -15,6 +15,7 @@ from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
 from again_mln.models.cbm import ConceptModel
+from again_mln.detectors import CalibratedDetector, apply_flags
 from again_mln.rectify import check_options, rectify
 
 
@@ -32,10 +33,12 @@ class RectifiedOutput(NamedTuple):
 class RectifiedConceptModel(nn.Module):
     """Wrap ``model`` and ``graph`` (same concept and category order) so that ``forward(x)``
     returns a :class:`RectifiedOutput`. The category trusted by detection is the model's own
-    prediction; ``strategy``, ``threshold`` (d) and ``lam`` are passed to :func:`rectify`."""
+    prediction; ``strategy``, ``threshold`` (d) and ``lam`` are passed to :func:`rectify`. A
+    calibrated ``detector`` (:mod:`again_mln.detectors`) replaces Eq. 3 at ``threshold``: its
+    flagged explanations are the ones rectified."""
 
     def __init__(self, model: ConceptModel, graph: FactorGraph, strategy: str = "switch",
-                 threshold: float = 0.9, lam: float = 1.0) -> None:
+                 threshold: float = 0.9, lam: float = 1.0, detector: CalibratedDetector | None = None) -> None:
         super().__init__()
         for kind, ours, theirs in (("concept", model.concept_names, graph.ruleset.concepts),
                                    ("category", model.category_names, graph.ruleset.categories)):
@@ -48,13 +51,18 @@ class RectifiedConceptModel(nn.Module):
         self.strategy = strategy
         self.threshold = threshold
         self.lam = lam
+        self.detector = detector
 
     @torch.no_grad()
     def forward(self, x: Tensor) -> RectifiedOutput:
         encoding = self.model.encode(x.to(self.graph.device))
         probs = torch.sigmoid(encoding.concept_logits)
         logits = self.model.classify(encoding, probs)
-        result = rectify(self.graph, probs, logits.argmax(1), self.strategy, self.threshold, self.lam)
+        if self.detector is None:
+            result = rectify(self.graph, probs, logits.argmax(1), self.strategy, self.threshold, self.lam)
+        else:  # d = 1 rectifies every explanation; keep the repairs of the detector's flagged ones
+            result = apply_flags(rectify(self.graph, probs, logits.argmax(1), self.strategy, 1.0, self.lam),
+                                 self.detector.flags(probs, logits.argmax(1)), probs)
         return RectifiedOutput(probs, logits, result.rectified, result.mask, result.flagged,
                                self.model.classify(encoding, result.rectified))
 

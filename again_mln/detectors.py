@@ -1,0 +1,241 @@
+"""The detectors behind ``--detector``: how plausible an explanation is, and where to cut.
+
+Every detector scores explanations (concept probabilities, trusted category; higher = more
+plausible) and is calibrated on clean validation data only; it flags an explanation whose score
+is at most its category's cutoff (docs/method.md, "Detection"):
+
+* ``paper``: Eq. 3, S(c_hat, y) - S_max(y), one cutoff ln d for all categories (the paper's).
+* ``per-category``: the same score with one cutoff per predicted category, chosen by split
+  conformal prediction so that SR >= target holds per category in expectation over the
+  calibration draw; categories with too few validation samples share one pooled cutoff.
+* ``confidence``: the rule margin plus the network's log-confidence in its own explanation,
+  S(c_hat, y) - S_max(y) + lam * sum_m log max(p_m, 1 - p_m): concepts pushed just across 0.5
+  make an explanation less plausible.
+* ``map-gap``: how far c_hat is from the maximiser of the MAP objective
+  O(c) = S(c, y) + lam * sum_m log p_m(c_m), i.e. O(c_hat) - max_c O(c) <= 0.
+* ``weighted-damage``: minus the rule damage of each concept weighted by the network's doubt in
+  it, -sum_m relu(S(c_hat xor e_m, y) - S(c_hat, y)) * (1 - |2 p_m - 1|).
+
+All but ``paper`` use the conformal cutoff (rank ceil((n + 1) * target) of n clean scores), which
+guarantees SR >= target on exchangeable clean data; ``paper`` keeps the calibration of
+:func:`again_mln.detection.calibrate_threshold` (rank ceil(n * target)) or a fixed d.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from again_mln.detection import calibrate_threshold, check_threshold, detection_margins
+from again_mln.errors import AgainError
+from again_mln.graph import FactorGraph
+from again_mln.metrics import auroc
+from again_mln.rectify import RectifyResult, rectify
+from again_mln.validation import binarize, check_probabilities
+
+DETECTORS = ("paper", "per-category", "confidence", "map-gap", "weighted-damage")
+#: stands for the detector with the best validation AUROC against synthetic corruptions
+AUTO = "auto"
+#: concepts flipped per clean validation explanation for those corruptions
+SYNTHETIC_FLIPS = 2
+#: clamp for log p so a saturated probability cannot give -inf
+_EPS = 1e-6
+#: the conformal cutoff sits this far below the score at its rank (float32 round-off of scores)
+_SLACK = 1e-4
+
+Score = Callable[[FactorGraph, Tensor, Tensor, float], Tensor]
+
+
+def _log_confidence(probs: Tensor) -> Tensor:
+    """sum_m log max(p_m, 1 - p_m) = log P_network(c_hat | x) under independent concepts (N,)."""
+    return torch.maximum(probs, 1 - probs).clamp_min(_EPS).log().sum(1)
+
+
+def _rule_margin(graph: FactorGraph, probs: Tensor, y: Tensor, lam: float) -> Tensor:
+    return detection_margins(graph, probs, y)
+
+
+def _confidence(graph: FactorGraph, probs: Tensor, y: Tensor, lam: float) -> Tensor:
+    return detection_margins(graph, probs, y) + lam * _log_confidence(probs)
+
+
+def _map_objective(graph: FactorGraph, c: Tensor, probs: Tensor, y: Tensor, lam: float) -> Tensor:
+    log_p = torch.where(c, probs, 1 - probs).clamp_min(_EPS).log().sum(1)
+    return graph.score(c, y) + lam * log_p
+
+
+def _map_gap(graph: FactorGraph, probs: Tensor, y: Tensor, lam: float) -> Tensor:
+    best = binarize(rectify(graph, probs, y, "map", 1.0, lam).rectified)  # d = 1 flags every explanation
+    c_hat = binarize(probs)
+    return _map_objective(graph, c_hat, probs, y, lam) - _map_objective(graph, best, probs, y, lam)
+
+
+def _weighted_damage(graph: FactorGraph, probs: Tensor, y: Tensor, lam: float) -> Tensor:
+    gains = graph.flip_gains(binarize(probs).long(), y)  # (N, M): how much the rules want m flipped
+    doubt = 1 - (2 * probs - 1).abs()
+    return -(gains.clamp_min(0) * doubt).sum(1)
+
+
+_SCORES: dict[str, Score] = {"paper": _rule_margin, "per-category": _rule_margin, "confidence": _confidence,
+                             "map-gap": _map_gap, "weighted-damage": _weighted_damage}
+
+
+def detector_scores(name: str, graph: FactorGraph, concept_probs, categories, lam: float = 1.0) -> Tensor:
+    """The raw plausibility (N,) of each explanation under detector ``name`` (see the module)."""
+    if name not in DETECTORS:
+        raise AgainError(f"unknown detector {name!r}; expected one of {', '.join(DETECTORS)}")
+    probs = check_probabilities(concept_probs, graph.num_concepts).to(graph.device, torch.float32)
+    _, y = graph.validate(binarize(probs), categories)
+    return _SCORES[name](graph, probs, y, lam).double()
+
+
+def conformal_cutoff(scores: Tensor, target_sr: float) -> float:
+    """Cutoff c such that a new exchangeable clean score passes (score > c) with probability
+    >= ``target_sr``: just below the ceil((n + 1) * target)-th largest of the n scores; -inf
+    (pass all) when that rank exceeds n."""
+    rank = math.ceil((len(scores) + 1) * target_sr - 1e-9)
+    if rank > len(scores):
+        return -math.inf
+    at_rank = float(scores.double().sort(descending=True).values[rank - 1])
+    return at_rank - max(_SLACK, 1e-6 * abs(at_rank))
+
+
+def min_samples(target_sr: float) -> int:
+    """The fewest clean samples whose conformal cutoff is finite: (n + 1) * target <= n."""
+    return math.ceil(target_sr / (1 - target_sr) - 1e-9) if target_sr < 1 else math.inf
+
+
+@dataclass
+class CalibratedDetector:
+    """A detector with its cutoff per category (K,): flag where score <= cutoffs[y]."""
+
+    name: str
+    graph: FactorGraph
+    cutoffs: Tensor  # (K,) float64, -inf = pass every explanation of that category
+    lam: float = 1.0
+    target_sr: float | None = None
+    pooled: tuple[int, ...] = ()  # categories that share the pooled cutoff
+
+    def scores(self, concept_probs, categories) -> Tensor:
+        """Plausibility relative to the cutoff, score - cutoffs[y] (N,): flagged where <= 0.
+        Comparable across categories, so it is what ROC curves and AUROC read."""
+        raw = detector_scores(self.name, self.graph, concept_probs, categories, self.lam)
+        y = torch.as_tensor(categories).to(raw.device).long()
+        return raw - self.cutoffs.to(raw.device)[y]
+
+    def flags(self, concept_probs, categories) -> Tensor:
+        """(N,) bool: explanations that fail detection."""
+        return self.scores(concept_probs, categories) <= 0
+
+
+def fixed_detector(graph: FactorGraph, threshold: float) -> CalibratedDetector:
+    """The paper's detector at a fixed relaxation d (cutoff ln d; d = 0 flags nothing)."""
+    d = check_threshold(threshold)
+    cutoff = math.log(d) if d > 0 else -math.inf
+    return CalibratedDetector("paper", graph, torch.full((graph.num_categories,), cutoff, dtype=torch.float64))
+
+
+def calibrate_detector(name: str, graph: FactorGraph, concept_probs, categories, target_sr: float,
+                       lam: float = 1.0) -> CalibratedDetector:
+    """Detector ``name`` calibrated on clean explanations for a pass rate of ``target_sr``."""
+    if not 0.0 < target_sr < 1.0:
+        raise AgainError(f"target SR must lie in (0, 1), got {target_sr}")
+    probs = check_probabilities(concept_probs, graph.num_concepts)
+    if not len(probs):
+        raise AgainError("calibration needs at least one clean validation sample")
+    y = torch.as_tensor(categories).long().to(graph.device)
+    K = graph.num_categories
+    if name == "paper":
+        cutoff = calibrate_threshold(graph, probs, y, target_sr).cutoff
+        return CalibratedDetector(name, graph, torch.full((K,), cutoff, dtype=torch.float64), lam, target_sr)
+    scores = detector_scores(name, graph, probs, y, lam)
+    if name != "per-category":
+        cutoff = conformal_cutoff(scores, target_sr)
+        return CalibratedDetector(name, graph, torch.full((K,), cutoff, dtype=torch.float64), lam, target_sr)
+    rare = torch.bincount(y, minlength=K).cpu() < min_samples(target_sr)
+    pool = rare.to(y.device)[y]  # the validation samples of rare categories share one cutoff
+    pooled = scores[pool] if int(pool.sum()) >= min_samples(target_sr) else scores  # too few: all samples
+    cutoffs = torch.full((K,), conformal_cutoff(pooled, target_sr), dtype=torch.float64)
+    for k in (~rare).nonzero().squeeze(1).tolist():  # K small loop: one quantile per category
+        cutoffs[k] = conformal_cutoff(scores[y == k], target_sr)
+    return CalibratedDetector(name, graph, cutoffs, lam, target_sr, tuple(rare.nonzero().squeeze(1).tolist()))
+
+
+def random_flips(concept_probs: Tensor, n_flips: int, generator: torch.Generator) -> Tensor:
+    """Synthetic corruptions for choosing a detector without any attack: ``n_flips`` random
+    concepts per explanation moved across 0.5 to a uniform point on the other side (the corruption
+    assumes nothing about how confidently an attack would push a concept)."""
+    probs = torch.as_tensor(concept_probs).float().cpu()
+    n, m = probs.shape
+    chosen = torch.rand(n, m, generator=generator).argsort(1)[:, :min(n_flips, m)]
+    mask = torch.zeros(n, m, dtype=torch.bool).scatter_(1, chosen, True)
+    depth = 0.5 * (1 - torch.rand(n, m, generator=generator))  # in (0, 0.5]: always across 0.5
+    moved = torch.where(probs > 0.5, 0.5 - depth, 0.5 + depth).clamp(_EPS, 1 - _EPS)
+    return torch.where(mask, moved, probs)
+
+
+def apply_flags(result: RectifyResult, flagged: Tensor, concept_probs: Tensor) -> RectifyResult:
+    """Keep the repairs of ``result`` (rectified at d = 1, every explanation) only where the
+    detector flags (N,); the others return to the network's probabilities, unchanged."""
+    keep = flagged.to(result.mask.device)
+    mask = result.mask & keep[:, None]
+    probs = torch.as_tensor(concept_probs).to(result.rectified.device, result.rectified.dtype)
+    return RectifyResult(torch.where(mask, result.rectified, probs), mask, keep, result.score_before,
+                         torch.where(keep, result.score_after, result.score_before))
+
+
+@dataclass
+class Selection:
+    """Calibrated detectors (``auto``'s pick first) with the measurements that chose it."""
+
+    detectors: dict[str, CalibratedDetector]
+    validation_auroc: dict[str, float]  # clean validation vs SYNTHETIC_FLIPS random flips
+    validation_sr: dict[str, float]  # pass rate on the clean validation data itself
+    auto: str | None  # the detector ``auto`` picked, if asked for
+
+
+def select_detectors(names: Sequence[str], graph: FactorGraph, concept_probs, categories, target_sr: float,
+                     lam: float = 1.0, seed: int = 0) -> Selection:
+    """Calibrate ``names`` on clean validation explanations; ``auto`` among them stands for the
+    candidate (of all :data:`DETECTORS`) with the highest AUROC of these clean explanations
+    against the same ones with :data:`SYNTHETIC_FLIPS` random concept flips (:func:`random_flips`),
+    ties to the earlier in DETECTORS. No attack is ever involved."""
+    bad = [n for n in names if n not in DETECTORS + (AUTO,)]
+    if bad or not names:
+        raise AgainError(f"unknown detector {bad[0] if bad else ''!r}; expected one of {', '.join(DETECTORS + (AUTO,))}")
+    probs = check_probabilities(concept_probs, graph.num_concepts).cpu()
+    y = torch.as_tensor(categories).long().cpu()
+    candidates = DETECTORS if AUTO in names else tuple(dict.fromkeys(names))
+    calibrated = {n: calibrate_detector(n, graph, probs, y, target_sr, lam) for n in candidates}
+    corrupted = random_flips(probs, SYNTHETIC_FLIPS, torch.Generator().manual_seed(seed))
+    aurocs = {n: auroc(d.scores(probs, y).cpu(), d.scores(corrupted, y).cpu()) for n, d in calibrated.items()}
+    rates = {n: 1.0 - float(d.flags(probs, y).double().mean()) for n, d in calibrated.items()}
+    pick = max(candidates, key=lambda n: aurocs[n]) if AUTO in names else None
+    keep = dict.fromkeys(pick if n == AUTO else n for n in names)
+    return Selection({n: calibrated[n] for n in keep}, aurocs, rates, pick)
+
+
+def detector_arrays(detector: CalibratedDetector) -> dict[str, np.ndarray]:
+    """What ``again-mln detect`` saves so that ``rectify --detector`` can reuse the calibration."""
+    return {"detector": np.array(detector.name), "cutoffs": detector.cutoffs.cpu().numpy(),
+            "lam": np.array(detector.lam), "target_sr": np.array(np.nan if detector.target_sr is None
+                                                                  else detector.target_sr)}
+
+
+def load_detector(path: str | os.PathLike, graph: FactorGraph) -> CalibratedDetector:
+    """The calibrated detector saved by ``again-mln detect`` in ``path`` (.npz), for ``graph``."""
+    with np.load(path, allow_pickle=False) as data:
+        if not {"detector", "cutoffs", "lam"} <= set(data.files):
+            raise AgainError(f"{path}: expected the .npz that again-mln detect writes (detector, cutoffs, lam)")
+        name, cutoffs, lam = str(data["detector"]), torch.from_numpy(data["cutoffs"]).double(), float(data["lam"])
+        target = float(data["target_sr"]) if "target_sr" in data.files else math.nan
+    if name not in DETECTORS:
+        raise AgainError(f"{path}: unknown detector {name!r}; expected one of {', '.join(DETECTORS)}")
+    if cutoffs.shape != (graph.num_categories,):
+        raise AgainError(f"{path}: {len(cutoffs)} cutoffs, but the rules have {graph.num_categories} categories")
+    return CalibratedDetector(name, graph, cutoffs, lam, None if math.isnan(target) else target)

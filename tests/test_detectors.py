@@ -1,0 +1,169 @@
+"""The detectors: their scores on hand-made cases, the calibration guarantee on held-out clean
+data (within the finite-sample bound), the synthetic corruptions and the saved calibration."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from again_mln.detectors import (AUTO, DETECTORS, SYNTHETIC_FLIPS, apply_flags, calibrate_detector,
+                                 conformal_cutoff, detector_arrays, detector_scores, fixed_detector, load_detector,
+                                 min_samples, random_flips, select_detectors)
+from again_mln.errors import AgainError
+from again_mln.graph import FactorGraph
+from again_mln.logic import And, Implies, Not, Rule, RuleSet, category, concept
+from again_mln.rectify import rectify
+
+
+def graph() -> FactorGraph:
+    """Six concepts, three categories: each category implies two concepts, two exclusions."""
+    names = [f"c{m}" for m in range(6)]
+    rules = [Rule(Implies(category(f"y{k}"), concept(names[2 * k + j])), 2.0 + k + j) for k in range(3) for j in (0, 1)]
+    rules += [Rule(Not(And((concept("c0"), concept("c2")))), 1.5), Rule(Not(And((concept("c3"), concept("c5")))), 1.0)]
+    return FactorGraph(RuleSet(names, ["y0", "y1", "y2"], rules), device="cpu")
+
+
+def clean_like(n: int, seed: int, g: FactorGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exchangeable 'clean' explanations: mostly consistent with the category, some noise."""
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, g.num_categories, (n,), generator=gen)
+    truth = torch.zeros(n, g.num_concepts)
+    truth[torch.arange(n), 2 * y] = 1
+    truth[torch.arange(n), 2 * y + 1] = 1
+    noise = torch.rand(n, g.num_concepts, generator=gen) < 0.08
+    truth = torch.where(noise, 1 - truth, truth)
+    confidence = 0.5 + 0.5 * torch.rand(n, g.num_concepts, generator=gen)
+    return torch.where(truth > 0.5, confidence, 1 - confidence), y
+
+
+def test_scores_on_hand_made_cases():
+    g = graph()
+    probs = torch.tensor([[0.9, 0.8, 0.1, 0.2, 0.3, 0.1],   # y0 with c0, c1: no rule broken
+                          [0.9, 0.6, 0.7, 0.2, 0.3, 0.1]])  # y0 and c2: exclusion c0 ^ c2 broken
+    y = torch.tensor([0, 0])
+    paper = detector_scores("paper", g, probs, y)
+    assert paper[0] == pytest.approx(0.0) and paper[1] == pytest.approx(-1.5)
+    log_conf = torch.log(torch.maximum(probs, 1 - probs).double()).sum(1)
+    assert torch.allclose(detector_scores("confidence", g, probs, y, lam=0.5), paper + 0.5 * log_conf, atol=1e-5)
+    # weighted damage: only c2 (gain 1.5 from flipping it off; c0 too, 1.5 - 2) ... computed by hand
+    doubt = 1 - (2 * probs[1] - 1).abs()
+    expected = -(1.5 * doubt[2])  # flipping c0 off loses 2 (y0 => c0) and gains 1.5: net -0.5, not counted
+    assert float(detector_scores("weighted-damage", g, probs, y)[1]) == pytest.approx(float(expected), abs=1e-5)
+    assert float(detector_scores("weighted-damage", g, probs, y)[0]) == pytest.approx(0.0)
+
+
+def test_map_gap_is_zero_at_the_map_and_negative_elsewhere():
+    g = graph()
+    probs, y = clean_like(200, 1, g)
+    gap = detector_scores("map-gap", g, probs, y)
+    assert (gap <= 1e-5).all()
+    best = rectify(g, probs, y, "map", 1.0, 1.0).rectified > 0.5
+    at_map = (best == (probs > 0.5)).all(1)
+    assert at_map.any() and (~at_map).any()
+    assert torch.allclose(gap[at_map], torch.zeros(int(at_map.sum()), dtype=gap.dtype), atol=1e-5)
+    assert (gap[~at_map] < 0).all()
+
+
+def test_conformal_cutoff_guarantee_on_continuous_scores():
+    """SR of a new clean score is Beta(k, n + 1 - k) over calibration draws, k = ceil((n+1) t):
+    its mean k / (n + 1) lies in [t, t + 1 / (n + 1)]."""
+    n, target, draws = 60, 0.9, 400
+    gen = torch.Generator().manual_seed(0)
+    calibration = torch.randn(draws, n, generator=gen, dtype=torch.float64)
+    cutoffs = torch.tensor([conformal_cutoff(row, target) for row in calibration])
+    held_out = torch.randn(20000, generator=gen, dtype=torch.float64)
+    sr = (held_out[None, :] > cutoffs[:, None]).double().mean(1)
+    k = math.ceil((n + 1) * target)
+    mean, spread = float(sr.mean()), float(sr.std()) / math.sqrt(draws)
+    assert mean >= target - 3 * spread and mean == pytest.approx(k / (n + 1), abs=3 * spread + 0.002)
+    assert conformal_cutoff(calibration[0, :5], target) == -math.inf  # too few: pass everything
+    assert min_samples(0.98) == 49 and min_samples(0.9) == 9
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_each_detector_meets_its_target_on_held_out_clean_data(name):
+    g = graph()
+    target, n = 0.9, 150
+    test_probs, test_y = clean_like(6000, 99, g)
+    rates = []
+    for seed in range(12):
+        probs, y = clean_like(n, seed, g)
+        detector = calibrate_detector(name, g, probs, y, target)
+        rates.append(1.0 - float(detector.flags(test_probs, test_y).double().mean()))
+    # paper: empirical rank ceil(n t), expected SR >= ceil(n t) / (n + 1); others: conformal, >= t
+    bound = math.ceil(n * target) / (n + 1) if name == "paper" else target
+    assert np.mean(rates) >= bound - 3 * np.std(rates) / math.sqrt(len(rates)) - 0.005
+
+
+def test_per_category_cutoffs_meet_the_target_per_category_and_pool_rare_ones():
+    g = graph()
+    probs, y = clean_like(900, 3, g)
+    rare = y == 2
+    keep = ~rare | (torch.arange(len(y)) % 40 == 0)  # category 2 keeps only a handful of samples
+    probs, y = probs[keep], y[keep]
+    assert int((y == 2).sum()) < min_samples(0.9)
+    detector = calibrate_detector("per-category", g, probs, y, 0.9)
+    assert detector.pooled == (2,)
+    test_probs, test_y = clean_like(9000, 4, g)
+    flags = detector.flags(test_probs, test_y)
+    for k in (0, 1):
+        assert 1.0 - float(flags[test_y == k].double().mean()) >= 0.9 - 0.03
+    assert torch.isfinite(detector.cutoffs[:2]).all()
+
+
+def test_fixed_detector_is_eq_3():
+    g = graph()
+    probs, y = clean_like(300, 5, g)
+    detector = fixed_detector(g, 0.3)
+    margins = detector_scores("paper", g, probs, y)
+    assert torch.equal(detector.flags(probs, y), margins <= math.log(0.3))
+    assert not fixed_detector(g, 0.0).flags(probs, y).any()
+
+
+def test_random_flips_move_exactly_n_concepts_across_one_half():
+    probs, _ = clean_like(500, 6, graph())
+    flipped = random_flips(probs, SYNTHETIC_FLIPS, torch.Generator().manual_seed(0))
+    moved = (flipped > 0.5) != (probs > 0.5)
+    assert (moved.sum(1) == SYNTHETIC_FLIPS).all()
+    assert torch.equal(flipped[~moved], probs[~moved])
+    again = random_flips(probs, SYNTHETIC_FLIPS, torch.Generator().manual_seed(0))
+    assert torch.equal(flipped, again)
+
+
+def test_selection_picks_the_best_validation_auroc_and_names_it_first():
+    g = graph()
+    probs, y = clean_like(400, 7, g)
+    selection = select_detectors((AUTO, "paper"), g, probs, y, 0.9)
+    assert set(selection.validation_auroc) == set(DETECTORS)
+    assert selection.auto == max(DETECTORS, key=lambda n: selection.validation_auroc[n])
+    assert list(selection.detectors)[0] == selection.auto and "paper" in selection.detectors
+    only = select_detectors(("paper",), g, probs, y, 0.9)
+    assert only.auto is None and list(only.detectors) == ["paper"] and set(only.validation_auroc) == {"paper"}
+    with pytest.raises(AgainError, match="unknown detector"):
+        select_detectors(("magic",), g, probs, y, 0.9)
+
+
+def test_apply_flags_keeps_repairs_of_flagged_explanations_only():
+    g = graph()
+    probs, y = clean_like(100, 8, g)
+    full = rectify(g, probs, y, "switch", 1.0)
+    flagged = torch.arange(100) % 2 == 0
+    result = apply_flags(full, flagged, probs)
+    assert torch.equal(result.flagged, flagged)
+    assert torch.equal(result.rectified[~flagged], probs[~flagged])
+    assert torch.equal(result.rectified[flagged], full.rectified[flagged])
+    assert not result.mask[~flagged].any()
+
+
+def test_saved_calibration_round_trips(tmp_path):
+    g = graph()
+    probs, y = clean_like(300, 9, g)
+    detector = calibrate_detector("per-category", g, probs, y, 0.9, lam=0.5)
+    path = tmp_path / "det.npz"
+    np.savez(path, **detector_arrays(detector))
+    loaded = load_detector(path, g)
+    assert loaded.name == "per-category" and loaded.lam == 0.5 and loaded.target_sr == 0.9
+    assert torch.equal(loaded.flags(probs, y), detector.flags(probs, y))
+    np.savez(tmp_path / "bad.npz", detector=np.array("per-category"), cutoffs=np.zeros(5), lam=np.array(1.0))
+    with pytest.raises(AgainError, match="5 cutoffs"):
+        load_detector(tmp_path / "bad.npz", g)
