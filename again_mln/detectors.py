@@ -121,12 +121,19 @@ class CalibratedDetector:
     target_sr: float | None = None
     pooled: tuple[int, ...] = ()  # categories that share the pooled cutoff
 
-    def scores(self, concept_probs, categories) -> Tensor:
-        """Plausibility relative to the cutoff, score - cutoffs[y] (N,): flagged where <= 0.
-        Comparable across categories, so it is what ROC curves and AUROC read."""
-        raw = detector_scores(self.name, self.graph, concept_probs, categories, self.lam)
+    def raw_scores(self, concept_probs, categories) -> Tensor:
+        """The detector's own plausibility (N,) (:func:`detector_scores`)."""
+        return detector_scores(self.name, self.graph, concept_probs, categories, self.lam)
+
+    def relative(self, raw: Tensor, categories) -> Tensor:
+        """``raw`` scores relative to their category's cutoff: raw - cutoffs[y] (N,)."""
         y = torch.as_tensor(categories).to(raw.device).long()
         return raw - self.cutoffs.to(raw.device)[y]
+
+    def scores(self, concept_probs, categories) -> Tensor:
+        """Plausibility relative to the cutoff (N,): flagged where <= 0. Comparable across
+        categories, so it is what ROC curves and AUROC read."""
+        return self.relative(self.raw_scores(concept_probs, categories), categories)
 
     def flags(self, concept_probs, categories) -> Tensor:
         """(N,) bool: explanations that fail detection."""
@@ -177,6 +184,14 @@ def random_flips(concept_probs: Tensor, n_flips: int, generator: torch.Generator
     depth = 0.5 * (1 - torch.rand(n, m, generator=generator))  # in (0, 0.5]: always across 0.5
     moved = torch.where(probs > 0.5, 0.5 - depth, 0.5 + depth).clamp(_EPS, 1 - _EPS)
     return torch.where(mask, moved, probs)
+
+
+def rectify_flagged(detector: CalibratedDetector, concept_probs, categories, strategy: str = "switch",
+                    lam: float = 1.0) -> RectifyResult:
+    """Rectify (``strategy``, ``lam`` for map) exactly the explanations that ``detector`` flags."""
+    probs = torch.as_tensor(concept_probs)
+    return apply_flags(rectify(detector.graph, probs, categories, strategy, 1.0, lam),
+                       detector.flags(probs, categories), probs)
 
 
 def apply_flags(result: RectifyResult, flagged: Tensor, concept_probs: Tensor) -> RectifyResult:

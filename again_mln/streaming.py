@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from again_mln.atomic import atomic_path
+from again_mln.detectors import CalibratedDetector, rectify_flagged
 from again_mln.graph import FactorGraph
 from again_mln.rectify import numpy_result, rectify
 
@@ -48,10 +49,14 @@ def rectify_batch(
     strategy: str = "switch",
     threshold: float = 0.9,
     lam: float = 1.0,
+    detector: CalibratedDetector | None = None,
 ) -> dict[str, np.ndarray]:
-    """Detect and rectify one batch given as numpy arrays; the arrays of :func:`result_layout`."""
+    """Detect (Eq. 3 at ``threshold``, or a calibrated ``detector``) and rectify one batch given
+    as numpy arrays; the arrays of :func:`result_layout`."""
     probs = torch.from_numpy(np.ascontiguousarray(concept_probs, dtype=np.float32))
-    result = numpy_result(rectify(graph, probs, torch.from_numpy(np.asarray(categories)), strategy, threshold, lam))
+    y = torch.from_numpy(np.asarray(categories))
+    result = numpy_result(rectify(graph, probs, y, strategy, threshold, lam) if detector is None
+                          else rectify_flagged(detector, probs, y, strategy, lam))
     return {name: result[name].astype(dtype, copy=False) for name, (_, dtype) in result_layout(graph.num_concepts).items()}
 
 
@@ -63,13 +68,14 @@ def rectify_chunks(
     strategy: str = "switch",
     threshold: float = 0.9,
     lam: float = 1.0,
+    detector: CalibratedDetector | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """The results of rows 0..num_rows, one chunk of ``chunk_rows`` rows at a time, in order."""
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     for start in range(0, num_rows, chunk_rows):
         probs, categories = read(start, min(start + chunk_rows, num_rows))
-        yield rectify_batch(graph, probs, categories, strategy, threshold, lam)
+        yield rectify_batch(graph, probs, categories, strategy, threshold, lam, detector)
 
 
 @dataclass
@@ -149,6 +155,7 @@ def rectify_to_file(
     threshold: float = 0.9,
     lam: float = 1.0,
     progress: bool = False,
+    detector: CalibratedDetector | None = None,
 ) -> StreamSummary:
     """Rectify rows 0..num_rows read by ``read`` and write the results to ``output`` (``.npz``),
     one chunk in memory at a time; a progress bar on stderr when ``progress``."""
@@ -160,6 +167,6 @@ def rectify_to_file(
             summary.add(result)
             bar.update(len(result["flagged"]))
 
-        chunks = rectify_chunks(graph, read, num_rows, chunk_rows, strategy, threshold, lam)
+        chunks = rectify_chunks(graph, read, num_rows, chunk_rows, strategy, threshold, lam, detector)
         write_npz_chunks(output, num_rows, result_layout(graph.num_concepts), chunks, on_chunk)
     return summary

@@ -19,6 +19,7 @@ from again_mln.errors import AgainError, AgainWarning, one_line, short
 COMMANDS = {
     "demo": "again_mln.cli.demo:demo_command",
     "rectify": "again_mln.cli.rectify:rectify_command",
+    "detect": "again_mln.cli.detect:detect_command",
     "learn-weights": "again_mln.cli.learn_weights:learn_weights_command",
     "query": "again_mln.cli.query:query_command",
     "build-rules": "again_mln.cli.build_rules:build_rules_command",

@@ -21,6 +21,8 @@ from again_mln.streaming import DEFAULT_CHUNK_ROWS
               help="Category ids (N,) or scores (N, K), .npy; optional when PREDS is an .npz holding 'categories'.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .npz.")
 @click.option("--threshold", default=0.9, show_default=True, type=float, help="Detection relaxation d (Eq. 3).")
+@click.option("--detector", "detector_path", type=click.Path(dir_okay=False),
+              help="A calibrated detector saved by `again-mln detect` (.npz); replaces --threshold.")
 @click.option("--strategy", default="switch", show_default=True, type=click.Choice(STRATEGIES))
 @click.option("--lam", default=1.0, show_default=True, type=float, help="Weight of the network's confidence (map).")
 @device_option
@@ -31,10 +33,11 @@ from again_mln.streaming import DEFAULT_CHUNK_ROWS
               help="Explanations rectified and written at a time (memory grows with it, not with PREDS).")
 @click.option("--no-cache", is_flag=True, help="Compile the rule file even if the per-user cache holds it.")
 @quiet_option
-def rectify_command(preds, mln_path, categories_path, output, threshold, strategy, lam, device, logits,
+def rectify_command(preds, mln_path, categories_path, output, threshold, detector_path, strategy, lam, device, logits,
                     concept_names, chunk_size, no_cache, quiet):
     """Detect explanations in PREDS that break the rules and rectify them."""
     from again_mln.cache import compiled_graph
+    from again_mln.detectors import load_detector
     from again_mln.inputs import open_predictions
     from again_mln.streaming import rectify_to_file
 
@@ -43,8 +46,9 @@ def rectify_command(preds, mln_path, categories_path, output, threshold, strateg
     predictions = open_predictions(preds, ruleset, categories_path, logits, concept_names)
     n = len(predictions)
     start = time.perf_counter()
+    detector = load_detector(detector_path, graph) if detector_path else None
     summary = rectify_to_file(graph, predictions.rows, n, output, chunk_size, strategy, threshold, lam,
-                              progress=not quiet and n > chunk_size)
+                              progress=not quiet and n > chunk_size, detector=detector)
     seconds = time.perf_counter() - start
     if quiet:
         return
@@ -52,7 +56,8 @@ def rectify_command(preds, mln_path, categories_path, output, threshold, strateg
     click.echo(f"rules        {mln_path}: {len(ruleset.concepts)} concepts, {len(ruleset.categories)} categories, "
                f"{len(ruleset.rules)} rules ({'compiled rules from the cache' if cached else 'compiled'})")
     click.echo(f"explanations {n}")
-    click.echo(f"flagged      {flagged} ({100.0 * flagged / max(n, 1):.1f}%) at d = {threshold}")
+    click.echo(f"flagged      {flagged} ({100.0 * flagged / max(n, 1):.1f}%) "
+               + (f"by the {detector.name} detector of {detector_path}" if detector else f"at d = {threshold}"))
     click.echo(f"strategy     {strategy}: {summary.interventions / max(flagged, 1):.2f} interventions per flagged "
                f"explanation, mean score change {summary.score_change / max(flagged, 1):+.3f}")
     click.echo(f"speed        {n / max(seconds, 1e-9):,.0f} explanations/s on {graph.device} "

@@ -15,7 +15,7 @@ from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
 from again_mln.models.cbm import ConceptModel
-from again_mln.detectors import CalibratedDetector, apply_flags
+from again_mln.detectors import CalibratedDetector, rectify_flagged
 from again_mln.rectify import check_options, rectify
 
 
@@ -60,9 +60,8 @@ class RectifiedConceptModel(nn.Module):
         logits = self.model.classify(encoding, probs)
         if self.detector is None:
             result = rectify(self.graph, probs, logits.argmax(1), self.strategy, self.threshold, self.lam)
-        else:  # d = 1 rectifies every explanation; keep the repairs of the detector's flagged ones
-            result = apply_flags(rectify(self.graph, probs, logits.argmax(1), self.strategy, 1.0, self.lam),
-                                 self.detector.flags(probs, logits.argmax(1)), probs)
+        else:
+            result = rectify_flagged(self.detector, probs, logits.argmax(1), self.strategy, self.lam)
         return RectifiedOutput(probs, logits, result.rectified, result.mask, result.flagged,
                                self.model.classify(encoding, result.rectified))
 

@@ -1,0 +1,71 @@
+"""``again-mln detect``: score explanations with a detector, optionally calibrated on clean ones.
+
+Writes per explanation the detector's score relative to its category's cutoff (``scores``;
+flagged where <= 0), the raw score (``raw_scores``) and the flags, plus the calibration
+(``detector``, ``cutoffs``, ``lam``, ``target_sr``) that ``rectify --detector OUT.npz`` reuses.
+"""
+from __future__ import annotations
+
+import click
+
+from again_mln.cli.options import device_option, quiet_option, seed_option
+from again_mln.detectors import AUTO, DETECTORS
+
+
+@click.command("detect")
+@click.argument("preds", type=click.Path(dir_okay=False))
+@click.option("--mln", "mln_path", required=True, type=click.Path(dir_okay=False), help="Rule file (.mln).")
+@click.option("--categories", "categories_path", type=click.Path(dir_okay=False),
+              help="Category ids (N,) or scores (N, K), .npy; optional when PREDS is an .npz holding 'categories'.")
+@click.option("--calibrate", "clean_path", type=click.Path(dir_okay=False),
+              help="Clean validation predictions (.npz with concepts and categories) to calibrate on.")
+@click.option("--target-sr", default=0.98, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Pass rate on the clean predictions that the calibration guarantees.")
+@click.option("--detector", default=None, type=click.Choice(DETECTORS + (AUTO,)),
+              help="Detector [auto with --calibrate: best validation AUROC against random concept flips; "
+                   "else paper at --threshold].")
+@click.option("--threshold", default=0.9, show_default=True, type=click.FloatRange(0, 1),
+              help="The paper's relaxation d when not calibrated.")
+@click.option("--lam", default=1.0, show_default=True, type=click.FloatRange(0), help="Weight of the network's confidence.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .npz.")
+@click.option("--logits", is_flag=True, help="PREDS (and CLEAN) hold concept logits, not probabilities.")
+@seed_option
+@device_option
+@quiet_option
+def detect_command(preds, mln_path, categories_path, clean_path, target_sr, detector, threshold, lam, output, logits,
+                   seed, device, quiet):
+    """Flag the explanations in PREDS that a detector finds implausible under the rules."""
+    import torch
+
+    from again_mln.atomic import save_npz
+    from again_mln.cache import compiled_graph
+    from again_mln.detectors import detector_arrays, fixed_detector, select_detectors
+    from again_mln.errors import AgainError
+    from again_mln.inputs import load_predictions
+
+    graph, _ = compiled_graph(mln_path, device)
+    probs, categories = (torch.from_numpy(a) for a in load_predictions(preds, graph.ruleset, categories_path, logits))
+    if clean_path is None:
+        if detector not in (None, "paper"):
+            raise AgainError(f"detector {detector!r} is calibrated: give clean predictions with --calibrate")
+        chosen, note = fixed_detector(graph, threshold), f"paper at d = {threshold:g} (not calibrated)"
+    else:
+        clean, clean_categories = (torch.from_numpy(a) for a in load_predictions(clean_path, graph.ruleset,
+                                                                                 logits=logits))
+        selection = select_detectors((detector or AUTO,), graph, clean, clean_categories, target_sr, lam, seed)
+        chosen = next(iter(selection.detectors.values()))
+        note = (f"{chosen.name}, calibrated on {len(clean)} clean explanations for SR >= {target_sr:g} "
+                f"(validation SR {100 * selection.validation_sr[chosen.name]:.1f}%)")
+        if selection.auto is not None:
+            note += "; auto chose it by validation AUROC against random flips: " + ", ".join(
+                f"{n} {a:.3f}" for n, a in selection.validation_auroc.items())
+    raw = chosen.raw_scores(probs, categories)
+    scores = chosen.relative(raw, categories)
+    flags = scores <= 0
+    save_npz(output, {"scores": scores.cpu().numpy(), "raw_scores": raw.cpu().numpy(),
+                      "flagged": flags.cpu().numpy(), **detector_arrays(chosen)})
+    if not quiet:
+        click.echo(f"detector     {note}")
+        click.echo(f"flagged      {int(flags.sum())} of {len(flags)} explanations "
+                   f"({100.0 * float(flags.double().mean()) if len(flags) else 0.0:.1f}%)")
+        click.echo(f"wrote        {output}")
