@@ -28,7 +28,7 @@ SCALES = {"Synthetic-MNIST": (10, 12, 33, 13), "EWS": (22, 16, 144, 35)}
 
 
 def make_rules(num_concepts: int, num_categories: int, category_rules: int, concept_rules: int, seed: int = 0) -> RuleSet:
-    """Random rules of the four kinds in METHOD.md with weights in [0.2, 2]."""
+    """Random rules of the four kinds in docs/method.md with weights in [0.2, 2]."""
     rng = np.random.default_rng(seed)
     ruleset = RuleSet([f"C{m}" for m in range(num_concepts)], [f"Y{k}" for k in range(num_categories)])
     pairs = [(k, m) for k in range(num_categories) for m in range(num_concepts)]
