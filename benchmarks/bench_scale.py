@@ -5,9 +5,12 @@ The main point is 2,000 concepts, 1,000 categories, 200,000 category-concept and
 concept-concept rules (``again_mln.synthetic.random_ruleset``: ``label(Y) => [!]active(C)`` and
 pairs ``active(A) <=> active(B)`` / ``!(active(A) ^ active(B))``). Inputs are CBM-like
 (realistic.py: 3% of concepts wrong). S_max is exact: the planner picks enumeration, variable
-elimination or, where the concept graph is too wide, the integer program (its route is printed).
+elimination or, where the concept graph is too wide, the integer program (its route is printed);
+``--route milp`` goes straight to the integer program, for sizes where planning (greedy min-fill
+over thousands of concepts) alone takes too long.
 
-Run: ``python benchmarks/bench_scale.py [--threads 2] [--curves benchmarks/results/scale_growth.png]``.
+Run: ``python benchmarks/bench_scale.py --threads 2 --route milp --s-max-categories 10 --strategies switch iterate
+[--curves benchmarks/results/scale_growth.png]``.
 Prints Markdown tables.
 """
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch
 from again_mln.detection import detect, s_max
 from again_mln.graph import FactorGraph
 from again_mln.inference import max_score, plan
+from again_mln.inference.milp import milp_contract
 from again_mln.inference.rings import MaxRing
 from again_mln.rectify import rectify
 from again_mln.synthetic import random_ruleset
@@ -44,11 +48,12 @@ def _timed(fn) -> float:
 
 
 def measure(concepts: int, categories: int, category_rules: int, concept_rules: int, strategies: tuple[str, ...],
-            s_max_categories: int | None = None) -> dict:
+            s_max_categories: int | None = None, route: str = "auto") -> dict:
     """Times (s), rates (explanations/s) and peak memory of one generated rule set.
 
     With ``s_max_categories`` = k, S_max is solved exactly for the first k categories only (the
-    time for all is extrapolated) and the inputs are drawn from those k categories."""
+    time for all is extrapolated) and the inputs are drawn from those k categories. ``route``
+    "milp" solves the integer program directly, without the planner's min-fill ordering."""
     out: dict = {}
     start = time.perf_counter()
     ruleset = random_ruleset(concepts, categories, category_rules, concept_rules, seed=0)
@@ -57,13 +62,14 @@ def measure(concepts: int, categories: int, category_rules: int, concept_rules: 
     graph = FactorGraph(ruleset, device="cpu")
     out["compile"] = time.perf_counter() - start
     out["compile_peak_mib"] = _peak_mib()
-    out["route"] = plan(graph.factor_view(), MaxRing).route
+    out["route"] = plan(graph.factor_view(), MaxRing).route if route == "auto" else f"{route}, planner skipped"
     k = categories if s_max_categories is None else min(s_max_categories, categories)
-    if k == categories:
+    if k == categories and route == "auto":
         out["s_max"] = _timed(lambda: s_max(graph))
     else:  # the other categories' entries stay NaN: no input below is of those categories
         start = time.perf_counter()
-        solved = max_score(graph.factor_view(torch.arange(k))).to(graph.unary.dtype)
+        view = graph.factor_view(torch.arange(k))
+        solved = (max_score(view) if route == "auto" else milp_contract(view).value).to(graph.unary.dtype)
         out["s_max"] = (time.perf_counter() - start) * categories / k
         graph.s_max_cache = torch.cat([solved, solved.new_full((categories - k,), float("nan"))])
     out["s_max_categories"] = k
@@ -85,7 +91,7 @@ def measure(concepts: int, categories: int, category_rules: int, concept_rules: 
     return out
 
 
-def growth_curves(path: str, s_max_categories: int | None) -> list[tuple[str, int, dict]]:
+def growth_curves(path: str, s_max_categories: int | None, route: str) -> list[tuple[str, int, dict]]:
     """Scale one dimension at a time around a smaller base; plot compile, S_max and switch times."""
     import matplotlib
 
@@ -106,7 +112,7 @@ def growth_curves(path: str, s_max_categories: int | None) -> list[tuple[str, in
             if axis == "concepts":  # keep rule densities: rules grow with the concepts they read
                 sizes["category_rules"] = base["category_rules"] * value // base["concepts"]
                 sizes["concept_rules"] = base["concept_rules"] * value // base["concepts"]
-            points.append((axis, value, sizes | measure(**sizes, strategies=("switch",), s_max_categories=s_max_categories)))
+            points.append((axis, value, sizes | measure(**sizes, strategies=("switch",), s_max_categories=s_max_categories, route=route)))
     figure, panels = plt.subplots(1, 4, figsize=(16, 3.6), sharey=True)
     for panel, axis in zip(panels, axes):
         rows = [p for a, _, p in points if a == axis]
@@ -134,6 +140,8 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="*", default=["switch", "iterate", "map"])
     parser.add_argument("--s-max-categories", type=int, default=None,
                         help="solve S_max for this many categories only and extrapolate its time (default: all)")
+    parser.add_argument("--route", choices=("auto", "milp"), default="auto",
+                        help="S_max: the planner's choice, or the integer program without planning")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--curves", default=None, help="also run the growth curves and save their plot here")
     args = parser.parse_args()
@@ -141,7 +149,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     point = measure(args.concepts, args.categories, args.category_rules, args.concept_rules, tuple(args.strategies),
-                    args.s_max_categories)
+                    args.s_max_categories, args.route)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} "
           f"threads), load average {os.getloadavg()[0]:.1f}, no GPU\n")
     print(f"rules: {args.concepts:,} concepts, {args.categories:,} categories, {args.category_rules:,} category-concept "
@@ -159,7 +167,7 @@ def main() -> None:
     if "flagged" in point:
         print(f"| flagged at d = 0.9 | {100 * point['flagged']:.0f}% |")
     if args.curves:
-        points = growth_curves(args.curves, args.s_max_categories)
+        points = growth_curves(args.curves, args.s_max_categories, args.route)
         print(f"\ngrowth curves (plot: {args.curves})\n")
         print("| varied | concepts | categories | category rules | concept rules | compile s | S_max s (route) | switch expl./s |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
