@@ -1,10 +1,10 @@
 """``again-mln demo``: the whole pipeline on the built-in EWS simulator, no download needed."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 
+from again_mln.atomic import output_folder
 from again_mln.experiments import Setup, evaluation_config, run_evaluation
 from again_mln.mlnfile import write_mln
 from again_mln.reporting import tables, write_reports
@@ -23,7 +23,7 @@ DEMO_SIZES = dict(n_train=5000, n_val=1000, n_test=1000, epochs=20, at_epochs=3,
 def demo_command(output, target_sr, seed, device):
     """Build EWS rules, learn their weights, train a CBM (and an adversarially trained CBM-AT),
     attack the explanations, detect and rectify them, and print the paper's tables."""
-    folder = Path(output)
+    folder = output_folder(output)  # made (or refused) before minutes of work, not after
     config = evaluation_config("ews", quick=True, target_sr=target_sr, seed=seed, **DEMO_SIZES)
     click.echo("again-mln demo: early warning score (NEWS) concepts of simulated ICU patients.\n"
                "Steps: simulate data -> build rules from the training concepts -> learn weights (exact CLL) ->\n"
