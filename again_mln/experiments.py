@@ -4,14 +4,17 @@ One repeat, for one seed: generate the dataset (a validation part held out of th
 split), build the rules and learn their weights from the training concepts, train a CBM, fine-tune
 a copy adversarially against the *known* attack (CBM-AT), optionally train a CEM, pick the
 detection relaxation d (fixed, or calibrated on the clean validation part for a target SR), then
-measure every method on the clean test split and under the known and the *unknown* attack at each
+measure every method on the clean test split and under the known and the *unknown* attacks at each
 budget. AGAIN (the factor graph) never sees an attack: it rectifies the CBM's (or CEM's) outputs
-on the same adversarial inputs the plain model receives.
+on the same adversarial inputs the plain model receives, and each detector is calibrated on clean
+validation data only; ``auto`` picks the detector whose validation AUROC against *synthetic*
+corruptions (random concept flips) is highest, never looking at an attack.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -21,7 +24,8 @@ import torch
 from tqdm import tqdm
 
 from again_mln.attacks import EPSILONS, AttackConfig, adversarial_perturbation, attack_dataset, attack_summary, input_bounds
-from again_mln.detection import calibrate_threshold, s_max
+from again_mln.detection import s_max
+from again_mln.detectors import AUTO, DETECTORS, CalibratedDetector, fixed_detector, select_detectors
 from again_mln.datasets import DataConfig, load_dataset
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
@@ -29,7 +33,7 @@ from again_mln.devices import resolve_device
 from again_mln.graph import FactorGraph
 from again_mln.learning import learn_weights
 from again_mln.logic import RuleSet
-from again_mln.metrics import e_acc, identification_rate, lsm, p_acc, success_rate
+from again_mln.metrics import auroc, e_acc, identification_rate, ir_at_sr, ir_changed, lsm, p_acc, roc_on_grid
 from again_mln.models.bridge import RectifiedConceptModel
 from again_mln.models.cbm import ConceptModel
 from again_mln.models.factory import ModelConfig, build_model
@@ -43,6 +47,10 @@ PRIOR_STDEV = 5.0
 #: category-head epochs of the by-step training: the head reads cached concept outputs, so epochs
 #: are cheap, and EWS's ordinal 16-way head needs many (15 epochs: 23% accuracy, 100: 57%)
 HEAD_EPOCHS = 100
+#: pass rates at which IR is read off each detector's ROC curve
+SR_POINTS = (0.95, 0.98, 0.99)
+#: 1 - SR at which each ROC curve is stored (dense near 0, where detectors operate)
+ROC_GRID = np.unique(np.concatenate([np.linspace(0, 0.1, 101), np.linspace(0.1, 1, 91)]))
 Log = Callable[[str], None]
 
 
@@ -59,17 +67,19 @@ class EvaluationConfig:
     at_eps: float = 16.0
     at_steps: int = 5
     attack_steps: int = 10
-    n_targets: int = 2
+    n_targets: int | str | None = 2  # "all" (stored as None): every active (inactive) concept
     epsilons: tuple[float, ...] = EPSILONS
     known: tuple[str, str] = ("erasure", "random")  # (kind, targets) of CBM-AT's training attack
-    unknown: tuple[str, str] = ("confounding", "random")
+    unknown: tuple[tuple[str, str], ...] = (("confounding", "random"),)
     strategies: tuple[str, ...] = HARD_STRATEGIES
     threshold: float = 0.9
+    detectors: tuple[str, ...] = (AUTO,)
     target_sr: float | None = None
     with_cem: bool = False
     repeats: int = 1
     seed: int = 0
     batch_size: int = 256
+    data_root: str | None = None  # the data folder (MNIST, CUB); None: $AGAIN_DATA, then the per-user one
 
     def __post_init__(self) -> None:
         if self.dataset not in EVALUATION_DATASETS:
@@ -79,26 +89,39 @@ class EvaluationConfig:
             raise AgainError(f"unknown strategy {unknown[0]!r}; expected one of {', '.join(STRATEGIES)}")
         if self.repeats < 1:
             raise AgainError("repeats must be at least 1")
-        self.known, self.unknown = tuple(self.known), tuple(self.unknown)
-        self.attack("known", 0.0), self.attack("unknown", 0.0)  # validates kinds and targets
+        self.known = tuple(self.known)
+        self.n_targets = None if self.n_targets == "all" else self.n_targets
+        self.unknown = ((tuple(self.unknown),) if isinstance(self.unknown[0], str)
+                        else tuple(tuple(a) for a in self.unknown))
+        self.detectors = tuple(self.detectors)
+        bad = [d for d in self.detectors if d not in DETECTORS + (AUTO,)]
+        if bad:
+            raise AgainError(f"unknown detector {bad[0]!r}; expected one of {', '.join(DETECTORS + (AUTO,))}")
+        if self.target_sr is None and set(self.detectors) - {"paper", AUTO}:
+            raise AgainError("detectors other than 'paper' are calibrated: give a target SR (--target-sr)")
+        self.attacks("known", 0.0), self.attacks("unknown", 0.0)  # validates kinds and targets
 
-    def attack(self, condition: str, eps: float, steps: int | None = None) -> AttackConfig:
-        """The known or unknown attack at budget ``eps``."""
-        kind, targets = self.known if condition == "known" else self.unknown
-        return AttackConfig(kind, eps, steps or self.attack_steps, self.n_targets, targets)
+    def attacks(self, condition: str, eps: float, steps: int | None = None) -> list[AttackConfig]:
+        """The known attack, or each unknown attack, at budget ``eps``."""
+        return [AttackConfig(kind, eps, steps or self.attack_steps, self.n_targets, targets)
+                for kind, targets in ((self.known,) if condition == "known" else self.unknown)]
 
 
-#: ``--quick``: minutes on a 2-core CPU; the full setting uses the datasets' default sizes
+#: both presets attack with random targets and, as a second unknown attack, the most damaging ones
+UNKNOWN = (("confounding", "random"), ("confounding", "damaging"))
+#: ``--quick``: minutes on a 2-core CPU, with models close to the full preset's accuracy (fewer
+#: samples, more epochs; measured in benchmarks/results/evaluation.md); the full setting uses
+#: the datasets' default sizes
 QUICK = {
-    "mnist": dict(n_train=4500, n_val=500, n_test=500, epochs=3, at_epochs=1, at_steps=3, attack_steps=8,
-                  repeats=2),
-    "ews": dict(n_train=6000, n_val=1000, n_test=1000, epochs=20, at_epochs=3, repeats=4),
-    "cub-sim": dict(n_test=1000, epochs=20, at_epochs=3, repeats=2),
+    "mnist": dict(n_train=8500, n_val=500, n_test=1000, epochs=6, at_epochs=1, at_steps=3, attack_steps=8,
+                  repeats=2, unknown=UNKNOWN),
+    "ews": dict(n_train=6000, n_val=1000, n_test=1000, epochs=20, at_epochs=3, repeats=4, unknown=UNKNOWN),
+    "cub-sim": dict(n_test=1000, epochs=20, at_epochs=3, repeats=2, unknown=UNKNOWN),
 }
 FULL = {
-    "mnist": dict(n_train=20000, n_val=2000, n_test=4000, epochs=4, at_epochs=2, repeats=4),
-    "ews": dict(n_train=20000, n_val=2000, n_test=5000, epochs=20, at_epochs=5, repeats=4),
-    "cub-sim": dict(epochs=20, at_epochs=5, repeats=4),
+    "mnist": dict(n_train=20000, n_val=2000, n_test=4000, epochs=5, at_epochs=2, repeats=4, unknown=UNKNOWN),
+    "ews": dict(n_train=20000, n_val=2000, n_test=5000, epochs=20, at_epochs=5, repeats=4, unknown=UNKNOWN),
+    "cub-sim": dict(epochs=20, at_epochs=5, repeats=4, unknown=UNKNOWN),
 }
 
 
@@ -116,7 +139,7 @@ def evaluation_config(dataset: str, quick: bool = False, **overrides: Any) -> Ev
 # --------------------------------------------------------------------------------- set-up
 @dataclass
 class Setup:
-    """One repeat's ingredients: data, rules, graph, trained models and the detection threshold."""
+    """One repeat's ingredients: data, rules, graph, trained models and the calibrated detectors."""
 
     seed: int
     train: ConceptDataset
@@ -126,13 +149,14 @@ class Setup:
     learned: RuleSet  # with the weights the graph uses
     graph: FactorGraph
     models: dict[str, ConceptModel]
-    threshold: float
+    detectors: dict[str, CalibratedDetector]
     info: dict[str, Any] = field(default_factory=dict)
 
 
 def load_splits(config: EvaluationConfig, seed: int) -> tuple[ConceptDataset, ConceptDataset, ConceptDataset]:
     """(train, validation, test): the validation part is a seeded random draw from the training split."""
-    data = DataConfig(config.dataset, seed=seed, n_train=config.n_train, n_test=config.n_test)
+    data = DataConfig(config.dataset, seed=seed, n_train=config.n_train, n_test=config.n_test,
+                      data_root=config.data_root)
     full, test = load_dataset(data, "train"), load_dataset(data, "test")
     if config.n_test is not None and len(test) > config.n_test:  # CUB's split size is fixed
         test = test.subset(torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:config.n_test])
@@ -185,7 +209,7 @@ def adversarially_train(model: ConceptModel, train: ConceptDataset, config: Eval
     adversarial examples (budget ``at_eps``, ``at_steps`` PGD steps) labelled with the true concepts,
     after which its category head is refitted on the clean training outputs."""
     tuned = copy.deepcopy(model)
-    perturb = adversarial_perturbation(config.attack("known", config.at_eps, config.at_steps),
+    perturb = adversarial_perturbation(config.attacks("known", config.at_eps, config.at_steps)[0],
                                        input_bounds(train.x), seed=seed)
     fit(tuned, train, TrainConfig("sequential", epochs=config.at_epochs, head_epochs=HEAD_EPOCHS, seed=seed),
         device, progress=False, perturb=perturb)
@@ -208,23 +232,51 @@ def prepare(config: EvaluationConfig, seed: int, device: torch.device, log: Log 
     models = {"cbm": train_concept_model("cbm", train, config, seed, device)}
     say(f"cbm       trained {config.epochs} epochs: {_accuracy_line(models['cbm'], test, device)}")
     models["cbm-at"] = adversarially_train(models["cbm"], train, config, seed, device)
-    say(f"cbm-at    fine-tuned {config.at_epochs} epochs against {config.attack('known', config.at_eps).name} "
+    say(f"cbm-at    fine-tuned {config.at_epochs} epochs against {config.attacks('known', 0)[0].name} "
         f"at eps {config.at_eps:g}/255: {_accuracy_line(models['cbm-at'], test, device)}")
     if config.with_cem:
         models["cem"] = train_concept_model("cem", train, config, seed, device)
         say(f"cem       trained {config.epochs} epochs: {_accuracy_line(models['cem'], test, device)}")
-    threshold, info = config.threshold, {"seed": seed}
-    if config.target_sr is not None:
-        clean = RectifiedConceptModel(models["cbm"], graph).predict(val, config.batch_size)
-        calibration = calibrate_threshold(graph, torch.from_numpy(clean["concepts"]),
-                                          torch.from_numpy(clean["categories"].argmax(1)), config.target_sr)
-        threshold = calibration.threshold
-        info["validation_sr"] = calibration.success_rate
-        say(f"calibrate d = {threshold:.6g}: SR {100 * calibration.success_rate:.1f}% on {calibration.samples} clean "
-            f"validation samples (target {100 * config.target_sr:g}%)")
-    info["threshold"] = threshold
+    info: dict[str, Any] = {"seed": seed, "accuracy": {key: _accuracies(model, test, device)
+                                                       for key, model in models.items()}}
+    detectors = choose_detectors(config, graph, models["cbm"], val, seed, device, info, say)
     info["setup_seconds"] = time.perf_counter() - start
-    return Setup(seed, train, val, test, rules, learned, graph, models, threshold, info)
+    return Setup(seed, train, val, test, rules, learned, graph, models, detectors, info)
+
+
+def choose_detectors(config: EvaluationConfig, graph: FactorGraph, model: ConceptModel, val: ConceptDataset,
+                     seed: int, device: torch.device, info: dict[str, Any], say: Log) -> dict[str, CalibratedDetector]:
+    """The detectors to evaluate, calibrated on the CBM's clean validation explanations
+    (:func:`again_mln.detectors.select_detectors`, which also resolves ``auto``). Without a
+    target SR only the paper's at the fixed d."""
+    if config.target_sr is None:
+        info["thresholds"] = {"paper": config.threshold}
+        return {"paper": fixed_detector(graph, config.threshold)}
+    probs, categories = (torch.from_numpy(a) for a in _predict(model, val.x, device))
+    selection = select_detectors(config.detectors, graph, probs, categories, config.target_sr, seed=seed)
+    info.update(validation_auroc=selection.validation_auroc, validation_sr=selection.validation_sr)
+    if selection.auto is not None:
+        info["auto"] = selection.auto
+        say("detectors validation AUROC on random flips: " + ", ".join(
+            f"{n} {a:.3f}" for n, a in selection.validation_auroc.items()) + f"; auto -> {selection.auto}")
+    info["thresholds"] = {name: _cutoff_summary(d) for name, d in selection.detectors.items()}
+    for name in selection.detectors:
+        say(f"calibrate {name}: cutoff {info['thresholds'][name]}, SR {100 * selection.validation_sr[name]:.1f}% "
+            f"on {len(val)} clean validation samples (target {100 * config.target_sr:g}%)")
+    return selection.detectors
+
+
+def _cutoff_summary(detector: CalibratedDetector) -> float | list[float]:
+    """The paper's d, one shared cutoff, or the per-category cutoffs (JSON-ready)."""
+    cutoffs = detector.cutoffs.tolist()
+    if len(set(cutoffs)) > 1:
+        return cutoffs
+    return math.exp(min(cutoffs[0], 0.0)) if detector.name == "paper" else cutoffs[0]
+
+
+def _accuracies(model: ConceptModel, data: ConceptDataset, device: torch.device) -> dict[str, float]:
+    probs, categories = _predict(model, data.x, device)
+    return {"concept": e_acc(probs, data.concepts), "category": p_acc(categories, data.categories)}
 
 
 def _accuracy_line(model: ConceptModel, data: ConceptDataset, device: torch.device) -> str:
@@ -245,19 +297,22 @@ def _predict(model: ConceptModel, x: torch.Tensor, device: torch.device, batch_s
 
 # ------------------------------------------------------------------------------ measuring
 def measure(setup: Setup, model_key: str, x: torch.Tensor, strategies: tuple[str, ...],
-            batch_size: int) -> dict[str, dict[str, float]]:
+            detector: CalibratedDetector | None, batch_size: int
+            ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
     """Metrics of the plain model and of each rectification strategy on inputs ``x`` (the test
-    split's labels): ``{"plain": {...}, strategy: {...}}`` with IR/SR's raw flag rate as ``flagged``."""
+    split's labels): ``{"plain": {...}, strategy: {...}}`` with IR/SR's raw flag rate as
+    ``flagged``, and the bridge's outputs (of the last strategy; detection is the same for all)."""
     data = dataclasses.replace(setup.test, x=x.cpu())
     results: dict[str, dict[str, float]] = {}
+    out: dict[str, np.ndarray] = {}
     for strategy in strategies or ("switch",):
-        out = RectifiedConceptModel(setup.models[model_key], setup.graph, strategy, setup.threshold).predict(
+        out = RectifiedConceptModel(setup.models[model_key], setup.graph, strategy, detector=detector).predict(
             data, batch_size)
         if not results:
             results["plain"] = _scores(setup.graph, out["concepts"], out["categories"], out)
         if strategies:
             results[strategy] = _scores(setup.graph, out["rectified_concepts"], out["rectified_categories"], out)
-    return results
+    return results, out
 
 
 def _scores(graph: FactorGraph, concepts: np.ndarray, category_probs: np.ndarray,
@@ -271,21 +326,38 @@ def _scores(graph: FactorGraph, concepts: np.ndarray, category_probs: np.ndarray
     }
 
 
+def detection_fields(clean_scores: np.ndarray, attacked_scores: np.ndarray, flagged: np.ndarray,
+                     changed: np.ndarray) -> dict[str, float | None]:
+    """The threshold-free detection metrics of one attacked condition (docs/method.md, "Metrics"):
+    IR over changed explanations, the changed share, AUROC and IR at each SR of :data:`SR_POINTS`
+    (operating points set on the clean *test* scores)."""
+    return {
+        "ir_changed": ir_changed(flagged, changed),
+        "changed_fraction": float(changed.mean()),
+        "auroc": auroc(clean_scores, attacked_scores),
+        **{f"ir_at_sr{round(100 * sr)}": ir_at_sr(clean_scores, attacked_scores, sr) for sr in SR_POINTS},
+    }
+
+
 def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: Log | None = None,
-               progress: bool = True) -> tuple[list[dict[str, Any]], Setup]:
-    """All conditions for one seed: one record per (method, condition, attack, eps)."""
+               progress: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Setup]:
+    """All conditions for one seed: one record per (method, detector, condition, attack, eps),
+    and one ROC curve (IR on :data:`ROC_GRID`) per (rectified model, detector, attacked condition)."""
     setup = prepare(config, seed, device, log)
     bounds = input_bounds(setup.train.x)
     attacked = [("cbm", "CBM", config.strategies), ("cbm-at", "CBM-AT", ())]
     if config.with_cem:
         attacked.append(("cem", "CEM", config.strategies[:1]))
-    conditions = [("clean", None, 0.0)] + [(c, config.attack(c, eps), eps) for c in ("known", "unknown")
-                                            for eps in config.epsilons]
+    conditions = [("clean", None, 0.0)] + [(c, attack, eps) for c in ("known", "unknown") for eps in config.epsilons
+                                            for attack in config.attacks(c, eps)]
     records: list[dict[str, Any]] = []
+    curves: list[dict[str, Any]] = []
     bar = tqdm(total=len(attacked) * len(conditions), desc=f"evaluate {config.dataset} seed {seed}",
                disable=not progress, leave=False)
     for key, label, strategies in attacked:
         clean_probs = _predict(setup.models[key], setup.test.x, device)[0]
+        detectors: dict[str | None, CalibratedDetector | None] = dict(setup.detectors) if strategies else {None: None}
+        clean_scores: dict[str | None, np.ndarray] = {}
         for number, (condition, attack, eps) in enumerate(conditions):
             extra: dict[str, Any] = {}
             x = setup.test.x
@@ -294,36 +366,44 @@ def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: L
                                         graph=setup.graph, batch_size=config.batch_size, device=device)
                 x = result.x
                 extra = attack_summary(clean_probs, _predict(setup.models[key], x, device)[0], result)
-            scores = measure(setup, key, x, strategies, config.batch_size)
-            for variant, values in scores.items():
-                method = label if variant == "plain" else f"{label}+AGAIN ({variant})"
-                detects = variant != "plain"
-                records.append({
-                    "method": method, "condition": condition, "attack": attack.name if attack else "none",
-                    "eps": eps, "lsm": values["lsm"], "e_acc": values["e_acc"], "p_acc": values["p_acc"],
-                    "ir": values["flagged"] if detects and attack else None,
-                    "sr": 1.0 - values["flagged"] if detects and not attack else None,
-                    "seed": seed, **extra,
-                })
+            for order, (name, detector) in enumerate(detectors.items()):
+                scores, out = measure(setup, key, x, strategies, detector, config.batch_size)
+                where = {"condition": condition, "attack": attack.name if attack else "none", "eps": eps}
+                found: dict[str, Any] = {}
+                if detector is not None:
+                    plausible = detector.scores(out["concepts"], out["categories"].argmax(1)).cpu().numpy()
+                    if attack is None:
+                        clean_scores[name] = plausible
+                    else:
+                        changed = ((clean_probs > 0.5) != (out["concepts"] > 0.5)).any(1)
+                        found = detection_fields(clean_scores[name], plausible, out["flagged"], changed)
+                        curves.append({"method": f"{label}+AGAIN", "detector": name, **where, "seed": seed,
+                                       "ir": roc_on_grid(clean_scores[name], plausible, ROC_GRID).tolist()})
+                for variant, values in scores.items():
+                    if variant == "plain" and order:
+                        continue  # the plain model's record does not depend on the detector
+                    detects = variant != "plain"
+                    records.append({
+                        "method": label if not detects else f"{label}+AGAIN ({variant})",
+                        "detector": name if detects else None, **where,
+                        "lsm": values["lsm"], "e_acc": values["e_acc"], "p_acc": values["p_acc"],
+                        "ir": values["flagged"] if detects and attack else None,
+                        "sr": 1.0 - values["flagged"] if detects and not attack else None,
+                        **(found if detects else {}), "seed": seed, **extra,
+                    })
             bar.update()
     bar.close()
-    return records, setup
-
-
-@torch.no_grad()
-def _probs(model: ConceptModel, x: torch.Tensor, device: torch.device, batch_size: int = 512) -> np.ndarray:
-    model.to(device).eval()
-    parts = [torch.sigmoid(model.encode(x[i:i + batch_size].to(device)).concept_logits) for i in
-             range(0, len(x), batch_size)]
-    return torch.cat(parts).cpu().numpy()
+    return records, curves, setup
 
 
 @dataclass
 class Evaluation:
-    """Per-seed records, the per-seed set-up facts (threshold, timings) and the total run time."""
+    """Per-seed records and ROC curves, the per-seed set-up facts (model accuracies, detectors and
+    their cutoffs, timings) and the total run time."""
 
     config: EvaluationConfig
     records: list[dict[str, Any]]
+    curves: list[dict[str, Any]]
     runs: list[dict[str, Any]]
     seconds: float
     cpu_seconds: float
@@ -334,16 +414,17 @@ def run_evaluation(config: EvaluationConfig, device: str | torch.device = "auto"
     """Every repeat (seeds ``seed .. seed + repeats - 1``); ``keep`` sees each repeat's set-up."""
     dev = resolve_device(device)
     start, cpu = time.perf_counter(), time.process_time()
-    records, runs = [], []
+    records, curves, runs = [], [], []
     for repeat in range(config.repeats):
         seed = config.seed + repeat
         if log is not None and config.repeats > 1:
             log(f"--- repeat {repeat + 1}/{config.repeats} (seed {seed})")
         began = time.perf_counter()
-        rows, setup = run_repeat(config, seed, dev, log, progress)
+        rows, seed_curves, setup = run_repeat(config, seed, dev, log, progress)
         records += rows
+        curves += seed_curves
         runs.append({**setup.info, "seconds": time.perf_counter() - began})
         if keep is not None:
             keep(setup)
-    return Evaluation(config, records, runs, time.perf_counter() - start, time.process_time() - cpu)
+    return Evaluation(config, records, curves, runs, time.perf_counter() - start, time.process_time() - cpu)
 

@@ -48,13 +48,26 @@ def test_evaluate_prints_tables_and_writes_reports(tmp_path):
     result = CliRunner().invoke(main, [
         "evaluate", "--dataset", "ews", "-o", str(tmp_path), "--n-train", "400", "--n-test", "50", "--epochs", "1",
         "--at-epochs", "1", "--steps", "2", "--repeats", "1", "--strategy", "switch", "--target-sr", "0.9",
-        "--unknown", "introduction/damaging", "--quiet", "--device", "cpu"])
+        "--unknown", "introduction/damaging", "--n-targets", "all", "--detector", "paper,confidence", "--quiet",
+        "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert "### LSM (%)" in result.output and "CBM+AGAIN (switch)" in result.output
-    assert "unknown perturbation = introduction/damaging" in result.output and "| unknown 32 |" in result.output and "d per repeat" in result.output
+    assert "### LSM (%)" in result.output and "CBM+AGAIN (switch) [confidence]" in result.output
+    assert "unknown perturbation = introduction/damaging" in result.output and "| unknown 32 |" in result.output
+    assert "CBM+AGAIN [paper] AUROC" in result.output and "CBM+AGAIN [confidence] IR@SR98" in result.output
     records = json.loads((tmp_path / "evaluation.json").read_text())
     assert {r["method"] for r in records} == {"CBM", "CBM-AT", "CBM+AGAIN (switch)"}
-    assert len(records) == 3 * 9 and (tmp_path / "evaluation.png").stat().st_size > 10_000
+    assert len(records) == (2 + 2) * 9 and {r["detector"] for r in records} == {None, "paper", "confidence"}
+    assert all(r["auroc"] is not None for r in records if r["detector"] and r["condition"] != "clean")
+    assert "all target concepts per direction" in (tmp_path / "evaluation.md").read_text()
+    for name in ("evaluation.png", "evaluation_roc.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_evaluate_rejects_a_bad_detector_and_uncalibrated_detectors():
+    result = CliRunner().invoke(main, ["evaluate", "--dataset", "ews", "--detector", "paper,magic"])
+    assert result.exit_code == 2 and "expected names from" in result.output
+    result = CliRunner().invoke(main, ["evaluate", "--dataset", "ews", "--detector", "confidence"])
+    assert result.exit_code == 1 and "give a target SR" in result.output
 
 
 def test_evaluate_rejects_a_bad_attack_name():
@@ -67,6 +80,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path, monkeypatch):
                                                   attack_steps=2, repeats=1))
     result = CliRunner().invoke(main, ["demo", "-o", str(tmp_path), "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert "calibrate d =" in result.output and "Detection: IR and SR" in result.output and "How to read it" in result.output
+    assert "auto ->" in result.output and "calibrate " in result.output and "How to read it" in result.output
+    assert "Detection: SR, IR" in result.output
     for name in ("ews.mln", "ews.learned.mln", "evaluation.md", "evaluation.json"):
         assert (tmp_path / name).is_file()

@@ -13,24 +13,52 @@ TINY = dict(n_train=500, n_val=100, n_test=80, epochs=2, at_epochs=1, at_steps=2
             epsilons=(8.0, 32.0), repeats=2)
 
 
+UNKNOWN = (("confounding", "random"), ("confounding", "damaging"))
+
+
 @pytest.fixture(scope="module")
 def evaluation():
-    config = EvaluationConfig("ews", target_sr=0.9, **TINY)
+    config = EvaluationConfig("ews", target_sr=0.9, detectors=("auto", "per-category"), unknown=UNKNOWN, **TINY)
     return run_evaluation(config, "cpu", progress=False)
 
 
-def test_records_cover_every_method_and_condition(evaluation):
+def test_records_cover_every_method_detector_and_condition(evaluation):
     config = evaluation.config
     records = evaluation.records
     assert {r["method"] for r in records} == METHODS
+    detectors = [d for d in dict.fromkeys(r["detector"] for r in records) if d]
+    assert detectors[0] == evaluation.runs[0]["auto"] and "per-category" in detectors
     per_seed = [r for r in records if r["seed"] == 0]
-    assert len(per_seed) == len(METHODS) * (1 + 2 * len(config.epsilons))
+    conditions = 1 + 3 * len(config.epsilons)  # clean, known, two unknown attacks
+    assert len(per_seed) == (2 + 3 * len(detectors)) * conditions
+    assert {r["attack"] for r in records if r["condition"] == "unknown"} == {"confounding/random",
+                                                                             "confounding/damaging"}
     for r in records:
         for metric in ("lsm", "e_acc", "p_acc"):
             assert 0.0 <= r[metric] <= 1.0
         detects = "+AGAIN" in r["method"]
-        assert (r["ir"] is not None) == (detects and r["condition"] != "clean")
+        attacked = detects and r["condition"] != "clean"
+        assert (r["detector"] is not None) == detects
+        assert (r["ir"] is not None) == attacked
         assert (r["sr"] is not None) == (detects and r["condition"] == "clean")
+        for field in ("auroc", "ir_at_sr95", "ir_at_sr98", "ir_at_sr99", "changed_fraction"):
+            assert (r.get(field) is not None) == attacked
+            if attacked:
+                assert 0.0 <= r[field] <= 1.0
+        if attacked:
+            assert r["changed_fraction"] == pytest.approx(r["changed"])
+            assert r["ir_at_sr95"] >= r["ir_at_sr98"] >= r["ir_at_sr99"]
+
+
+def test_roc_curves_one_per_detector_and_attacked_condition(evaluation):
+    from again_mln.experiments import ROC_GRID
+
+    per_seed = [c for c in evaluation.curves if c["seed"] == 0]
+    detectors = {r["detector"] for r in evaluation.records if r["detector"]}
+    assert len(per_seed) == len(detectors) * 3 * len(evaluation.config.epsilons)
+    for curve in per_seed:
+        ir = np.asarray(curve["ir"])
+        assert len(ir) == len(ROC_GRID) and (np.diff(ir) >= 0).all() and ir[-1] == 1.0
 
 
 def test_attacks_keep_the_plain_models_category_accuracy(evaluation):
@@ -41,10 +69,13 @@ def test_attacks_keep_the_plain_models_category_accuracy(evaluation):
             assert len(values) == 1
 
 
-def test_calibrated_threshold_meets_the_target_on_validation(evaluation):
+def test_detectors_meet_the_target_on_validation_and_accuracies_are_reported(evaluation):
     assert [run["seed"] for run in evaluation.runs] == [0, 1]
     for run in evaluation.runs:
-        assert run["validation_sr"] >= 0.9 and 0.0 <= run["threshold"] <= 1.0
+        assert all(sr >= 0.9 for sr in run["validation_sr"].values())
+        assert run["auto"] == max(run["validation_auroc"], key=run["validation_auroc"].get)
+        assert set(run["accuracy"]) == {"cbm", "cbm-at"}
+        assert all(0.0 <= v <= 1.0 for acc in run["accuracy"].values() for v in acc.values())
 
 
 def test_aggregate_means_and_spreads(evaluation):
@@ -54,8 +85,10 @@ def test_aggregate_means_and_spreads(evaluation):
     assert clean["repeats"] == 2 and clean["lsm"] == pytest.approx(np.mean(values))
     assert clean["std"]["lsm"] == pytest.approx(np.std(values, ddof=1))
     assert clean["ir"] is None and clean["std"]["ir"] is None
-    assert metric_table(records, "lsm").count("\n") == 1 + len(METHODS)
-    assert csv_text(records).splitlines()[0].startswith("method,condition,attack,eps,lsm,lsm_std")
+    detectors = {r["detector"] for r in records if r["detector"]}
+    assert metric_table(records, "lsm").count("\n") == 1 + 2 + 3 * len(detectors)  # 2 plain, 3 strategies each
+    assert csv_text(records).splitlines()[0].startswith("method,detector,condition,attack,eps,lsm,lsm_std")
+    assert ",auroc,auroc_std," in csv_text(records).splitlines()[0]
 
 
 def test_reports_are_written(evaluation, tmp_path):
@@ -63,26 +96,44 @@ def test_reports_are_written(evaluation, tmp_path):
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
     loaded = json.loads(paths[0].read_text())
     assert loaded == records
-    assert set(loaded[0]) >= {"method", "condition", "attack", "eps", "lsm", "e_acc", "p_acc", "ir", "sr",
-                              "repeats", "std"}
+    assert set(loaded[0]) >= {"method", "detector", "condition", "attack", "eps", "lsm", "e_acc", "p_acc", "ir",
+                              "sr", "ir_changed", "auroc", "ir_at_sr98", "repeats", "std"}
     assert {r["condition"] for r in loaded} == {"clean", "known", "unknown"}
     text = paths[2].read_text()
-    assert "### LSM (%)" in text and "Detection relaxation d per repeat" in text and "evaluation.png" in text
+    assert "### LSM (%)" in text and "cutoffs per repeat" in text and "evaluation_roc.png" in text
+    assert "### Models (clean test accuracy, %)" in text and "| CBM-AT |" in text and "picked by auto" in text
+    roc = json.loads((tmp_path / "evaluation_roc.json").read_text())
+    assert len(roc["one_minus_sr"]) == len(roc["curves"][0]["ir"])
 
 
 def test_presets_and_validation():
     quick = evaluation_config("mnist", quick=True, repeats=3)
-    assert quick.repeats == 3 and quick.n_train == 4500
+    assert quick.repeats == 3 and quick.n_train == 8500 and len(quick.unknown) == 2
+    assert evaluation_config("ews", n_targets="all").attacks("known", 8)[0].n_targets is None
     with pytest.raises(AgainError, match="unknown dataset"):
         evaluation_config("cub")
     with pytest.raises(AgainError, match="unknown strategy"):
         EvaluationConfig("ews", strategies=("greedy",))
     with pytest.raises(AgainError, match="unknown attack kind"):
         EvaluationConfig("ews", unknown=("swap", "random"))
+    with pytest.raises(AgainError, match="unknown detector"):
+        EvaluationConfig("ews", target_sr=0.9, detectors=("magic",))
+    with pytest.raises(AgainError, match="give a target SR"):
+        EvaluationConfig("ews", detectors=("map-gap",))
 
 
 def test_concept_embedding_model_with_and_without_rectification():
-    config = EvaluationConfig("ews", strategies=("switch", "map"), with_cem=True,
+    config = EvaluationConfig("ews", strategies=("switch", "map"), with_cem=True, detectors=("paper",),
                               **{**TINY, "repeats": 1, "epsilons": (32.0,)})
     methods = {r["method"] for r in run_evaluation(config, "cpu", progress=False).records}
     assert methods == {"CBM", "CBM-AT", "CBM+AGAIN (switch)", "CBM+AGAIN (map)", "CEM", "CEM+AGAIN (switch)"}
+
+
+def test_detection_summary_has_a_row_per_detector_and_attacked_condition(evaluation):
+    from again_mln.reporting import detection_summary
+
+    records = aggregate(evaluation.records)
+    detectors = {r["detector"] for r in records if r["detector"]}
+    text = detection_summary({"ews": records})
+    assert text.count("\n") == 1 + len(detectors) * 3 * len(evaluation.config.epsilons)
+    assert "| ews | unknown confounding/damaging | 32 |" in text
