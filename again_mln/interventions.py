@@ -15,10 +15,9 @@ number k of answers. The policies, all batched over samples:
 * ``rules+rectify``: before the first answer and after every answer, an explanation (answers
   included) that fails detection at the relaxation d has its unanswered concepts replaced by their
   posterior marginals given the answers, so one answer also repairs the concepts that the rules tie
-  to it; it asks about the current concept closest to 0.5, which for a repaired explanation is the
-  rules' score above (its values *are* the posterior) and for one that passes is the network's
-  uncertainty. d = 1 repairs every explanation; a d calibrated on clean data leaves clean ones
-  as the network made them.
+  to it; it asks with the rules' score above (for a repaired explanation: the concept whose
+  posterior is closest to 0.5). d = 1 repairs every explanation; a d calibrated on clean data
+  leaves clean ones as the network made them.
 """
 from __future__ import annotations
 
@@ -113,7 +112,7 @@ class Session:
         elif self.policy == "uncertainty":
             score = -(self.probs - 0.5).abs()
         else:
-            posterior = self.concepts if self.policy == "rules+rectify" else self._posterior()
+            posterior = self._posterior()
             score = torch.where(self.concepts > 0.5, 1 - posterior, posterior)  # P(current value is wrong)
         return score.masked_fill(self.answered, -math.inf).argmax(1)
 
