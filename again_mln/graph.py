@@ -23,6 +23,10 @@ from again_mln.errors import AgainError
 from again_mln.factors import FactorView
 from again_mln.logic import Atom, Rule, RuleSet
 
+#: Largest number of entries of the padded factor truth tables ``(K or 1, F, 2**R)``; one wide rule
+#: pads every factor to its width, so the size is checked before anything is allocated.
+MAX_FACTOR_TABLE_ENTRIES = 2**27
+
 @dataclass(frozen=True)
 class _ReducedRule:
     """One rule reduced by the category evidence: a truth table per category."""
@@ -122,6 +126,11 @@ class FactorGraph(nn.Module):
         variables = np.zeros((F + 1, R), dtype=np.int64)  # row F: a dummy factor (weight 0)
         category_dependent = any((reduced[i].truth != reduced[i].truth[:1]).any() for i in multi)
         Kf = K if category_dependent else 1
+        entries = Kf * (F + 1) * 2**R
+        if entries > MAX_FACTOR_TABLE_ENTRIES:
+            raise AgainError(f"the rules' factor tables would need {4 * entries / 2**30:,.1f} GiB: {F:,} rules over "
+                             f"two or more concepts are padded to the widest, {R} concepts; split or drop the "
+                             f"widest rules (at most {MAX_FACTOR_TABLE_ENTRIES:,} table entries)")
         truth = np.ones((Kf, F + 1, 2**R), bool)
         codes = np.arange(2**R)
         for f, i in enumerate(multi):

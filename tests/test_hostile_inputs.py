@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from again_mln.errors import AgainError
+from again_mln.graph import FactorGraph
 from again_mln.inputs import load_array
 from again_mln.logic import MAX_RULE_CONCEPTS, unsatisfiable_categories
 from again_mln.mlnfile import MAX_NESTING, parse_mln, read_mln
@@ -60,6 +61,18 @@ def test_a_rule_over_too_many_concepts_is_refused_before_compiling(folder):
         in error_of(result)
     ok = text.replace(" ^ ".join(f"active({n})" for n in names), " ^ ".join(f"active({n})" for n in names[:20]))
     assert len(parse_mln(ok).rules[0].concept_names()) == MAX_RULE_CONCEPTS
+
+
+def test_padded_factor_tables_are_sized_before_they_are_allocated():
+    """One 20-concept rule pads 300 pair rules of 200 categories to 2**20 entries each (250 GB)."""
+    concepts = [f"C{i}" for i in range(24)]
+    categories = [f"Y{k}" for k in range(200)]
+    pairs = "".join(f"1.0 label(Y{k % 200}) => !(active(C{k % 23}) ^ active(C{k % 23 + 1}))\n" for k in range(300))
+    wide = "1.0 " + " v ".join(f"active({n})" for n in concepts[:20]) + "\n"
+    header = f"concept = {{{', '.join(concepts)}}}\ncategory = {{{', '.join(categories)}}}\n"
+    with pytest.raises(AgainError, match=r"factor tables would need [\d,.]+ GiB: 301 rules .* widest, 20 concepts"):
+        FactorGraph(parse_mln(header + pairs + wide), device="cpu")
+    assert FactorGraph(parse_mln(header + pairs), device="cpu").max_arity == 2
 
 
 def test_weights_must_fit_float32(folder):
