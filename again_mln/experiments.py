@@ -35,7 +35,7 @@ from again_mln.learning import learn_weights
 from again_mln.logic import RuleSet
 from again_mln.metrics import auroc, e_acc, identification_rate, ir_at_sr, ir_changed, lsm, p_acc, roc_on_grid
 from again_mln.models.bridge import RectifiedConceptModel
-from again_mln.models.cbm import ConceptModel
+from again_mln.models.cbm import ConceptModel, Encoding
 from again_mln.models.factory import ModelConfig, build_model
 from again_mln.models.training import TrainConfig, fit
 from again_mln.rectify import HARD_STRATEGIES, STRATEGIES
@@ -296,18 +296,18 @@ def _predict(model: ConceptModel, x: torch.Tensor, device: torch.device, batch_s
 
 
 # ------------------------------------------------------------------------------ measuring
-def measure(setup: Setup, model_key: str, x: torch.Tensor, strategies: tuple[str, ...],
+def measure(setup: Setup, model_key: str, data: ConceptDataset, encodings: list[Encoding], strategies: tuple[str, ...],
             detector: CalibratedDetector | None, batch_size: int
             ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
-    """Metrics of the plain model and of each rectification strategy on inputs ``x`` (the test
-    split's labels): ``{"plain": {...}, strategy: {...}}`` with IR/SR's raw flag rate as
-    ``flagged``, and the bridge's outputs (of the last strategy; detection is the same for all)."""
-    data = dataclasses.replace(setup.test, x=x.cpu())
+    """Metrics of the plain model and of each rectification strategy on ``data`` (the test split
+    with its inputs replaced), whose network ``encodings`` are given: ``{"plain": {...},
+    strategy: {...}}`` with IR/SR's raw flag rate as ``flagged``, and the bridge's outputs (of the
+    last strategy; detection is the same for all)."""
     results: dict[str, dict[str, float]] = {}
     out: dict[str, np.ndarray] = {}
     for strategy in strategies or ("switch",):
         out = RectifiedConceptModel(setup.models[model_key], setup.graph, strategy, detector=detector).predict(
-            data, batch_size)
+            data, batch_size, encodings)
         if not results:
             results["plain"] = _scores(setup.graph, out["concepts"], out["categories"], out)
         if strategies:
@@ -366,8 +366,10 @@ def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: L
                                         graph=setup.graph, batch_size=config.batch_size, device=device)
                 x = result.x
                 extra = attack_summary(clean_probs, _predict(setup.models[key], x, device)[0], result)
+            data = dataclasses.replace(setup.test, x=x.cpu())
+            encodings = RectifiedConceptModel(setup.models[key], setup.graph).encode_split(data, config.batch_size)
             for order, (name, detector) in enumerate(detectors.items()):
-                scores, out = measure(setup, key, x, strategies, detector, config.batch_size)
+                scores, out = measure(setup, key, data, encodings, strategies, detector, config.batch_size)
                 where = {"condition": condition, "attack": attack.name if attack else "none", "eps": eps}
                 found: dict[str, Any] = {}
                 if detector is not None:

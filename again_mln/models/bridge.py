@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
-from again_mln.models.cbm import ConceptModel
+from again_mln.models.cbm import ConceptModel, Encoding
 from again_mln.detectors import CalibratedDetector, rectify_flagged
 from again_mln.rectify import check_options, rectify
 
@@ -55,7 +55,16 @@ class RectifiedConceptModel(nn.Module):
 
     @torch.no_grad()
     def forward(self, x: Tensor) -> RectifiedOutput:
-        encoding = self.model.encode(x.to(self.graph.device))
+        return self.rectify_encoding(self.model.encode(x.to(self.graph.device)))
+
+    @torch.no_grad()
+    def encode_split(self, data: ConceptDataset, batch_size: int = 512) -> list[Encoding]:
+        """The network's encodings of a split, batch by batch, for :meth:`predict` to reuse."""
+        return [self.model.encode(x.to(self.graph.device)) for x, _, _ in data.batches(batch_size)]
+
+    @torch.no_grad()
+    def rectify_encoding(self, encoding: Encoding) -> RectifiedOutput:
+        """The bridge after the network's encoder: detection, rectification, re-prediction."""
         probs = torch.sigmoid(encoding.concept_logits)
         logits = self.model.classify(encoding, probs)
         if self.detector is None:
@@ -65,11 +74,14 @@ class RectifiedConceptModel(nn.Module):
         return RectifiedOutput(probs, logits, result.rectified, result.mask, result.flagged,
                                self.model.classify(encoding, result.rectified))
 
-    def predict(self, data: ConceptDataset, batch_size: int = 512) -> dict[str, np.ndarray]:
+    def predict(self, data: ConceptDataset, batch_size: int = 512,
+                encodings: list[Encoding] | None = None) -> dict[str, np.ndarray]:
         """The bridge over a whole split, as numpy arrays for the evaluation: the keys of
         :func:`again_mln.models.training.predict` plus ``rectified_concepts``,
-        ``rectified_categories`` (probabilities), ``mask`` and ``flagged``."""
-        parts = [self(x) for x, _, _ in data.batches(batch_size)]
+        ``rectified_categories`` (probabilities), ``mask`` and ``flagged``. ``encodings`` (of
+        :meth:`encode_split`) spare the network when several strategies or detectors see one input."""
+        parts = ([self(x) for x, _, _ in data.batches(batch_size)] if encodings is None
+                 else [self.rectify_encoding(e) for e in encodings])
 
         def cat(field: str) -> np.ndarray:
             return torch.cat([getattr(p, field) for p in parts]).cpu().numpy()
