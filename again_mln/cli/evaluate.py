@@ -6,23 +6,11 @@ import sys
 
 import click
 
-from again_mln.attacks import KINDS, TARGETS
-from again_mln.cli.options import data_root_option
+from again_mln.cli.options import data_root_option, parse_attack
 from again_mln.detectors import AUTO, DETECTORS
 from again_mln.experiments import EVALUATION_DATASETS, evaluation_config, run_evaluation
 from again_mln.rectify import STRATEGIES
 from again_mln.reporting import tables, write_reports
-
-
-def _attack(value: str | None) -> tuple[str, str] | None:
-    """``kind`` or ``kind/targets`` -> (kind, targets)."""
-    if value is None:
-        return None
-    kind, _, targets = value.partition("/")
-    if kind not in KINDS or (targets or "random") not in TARGETS:
-        raise click.BadParameter(f"expected KIND[/TARGETS] with KIND in {', '.join(KINDS)} and TARGETS in "
-                                 f"{', '.join(TARGETS)}, got {value!r}")
-    return kind, targets or "random"
 
 
 def _n_targets(value: str | None) -> int | str | None:
@@ -61,9 +49,9 @@ def _detectors(value: str | None) -> tuple[str, ...] | None:
               help="Detection relaxation d when not calibrated.")
 @click.option("--strategy", "strategies", type=click.Choice(STRATEGIES), multiple=True,
               help="Rectification strategies to compare [all].")
-@click.option("--known", callback=lambda c, p, v: _attack(v), default=None,
+@click.option("--known", callback=lambda c, p, v: parse_attack(v), default=None,
               help="Known attack KIND[/TARGETS] that CBM-AT trains against [erasure/random].")
-@click.option("--unknown", multiple=True, callback=lambda c, p, v: tuple(map(_attack, v)) or None,
+@click.option("--unknown", multiple=True, callback=lambda c, p, v: tuple(map(parse_attack, v)) or None,
               help="Unknown attack KIND[/TARGETS], repeatable [confounding/random and confounding/damaging].")
 @click.option("--steps", "attack_steps", type=click.IntRange(1), default=None, help="PGD steps per attack [preset].")
 @click.option("--n-targets", callback=lambda c, p, v: _n_targets(v), default=None,

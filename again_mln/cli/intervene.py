@@ -13,8 +13,8 @@ import click
 import torch
 
 from again_mln.atomic import atomic_path, check_target, write_text
-from again_mln.attacks import KINDS, TARGETS, AttackConfig, attack_dataset, input_bounds
-from again_mln.cli.options import device_option, quiet_option, seed_option
+from again_mln.attacks import AttackConfig, attack_dataset, input_bounds
+from again_mln.cli.options import device_option, parse_attack, quiet_option, seed_option
 from again_mln.datasets import SPLITS, DataConfig, load_dataset
 from again_mln.datasets.base import ConceptDataset
 from again_mln.detection import calibrate_threshold
@@ -25,17 +25,6 @@ from again_mln.mlnfile import read_mln
 from again_mln.models.cbm import ConceptModel
 from again_mln.models.checkpoint import load_checkpoint
 from again_mln.models.training import predict
-
-
-def _attack(value: str | None) -> tuple[str, str] | None:
-    """``kind`` or ``kind/targets`` -> (kind, targets)."""
-    if value is None:
-        return None
-    kind, _, targets = value.partition("/")
-    if kind not in KINDS or (targets or "random") not in TARGETS:
-        raise click.BadParameter(f"expected KIND[/TARGETS] with KIND in {', '.join(KINDS)} and TARGETS in "
-                                 f"{', '.join(TARGETS)}, got {value!r}")
-    return kind, targets or "random"
 
 
 def _calibrated_threshold(model: ConceptModel, graph: FactorGraph, train: ConceptDataset, target_sr: float, batch_size: int) -> float:
@@ -50,7 +39,7 @@ def _calibrated_threshold(model: ConceptModel, graph: FactorGraph, train: Concep
 @click.option("--mln", "mln_path", required=True, type=click.Path(dir_okay=False, exists=True),
               help="Rules (.mln), with the models' concepts and categories.")
 @click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
-@click.option("--attack", callback=lambda c, p, v: _attack(v), default=None,
+@click.option("--attack", callback=lambda c, p, v: parse_attack(v), default=None,
               help="Also measure under this attack, KIND[/TARGETS] (e.g. confounding/random).")
 @click.option("--eps", type=click.FloatRange(0, 255), default=32.0, show_default=True,
               help="Attack budget in units of 1/255 of the input (or each feature's) range.")

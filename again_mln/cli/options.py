@@ -35,3 +35,16 @@ mnist_root_option = click.option("--mnist-root", type=click.Path(file_okay=False
                                        "[default: MNIST/ in the data folder].")
 cub_root_option = click.option("--cub-root", type=click.Path(file_okay=False), default=None,
                                help="Folder holding CUB_200_2011/ [default: cub/ in the data folder].")
+
+
+def parse_attack(value: str | None) -> tuple[str, str] | None:
+    """``KIND`` or ``KIND/TARGETS`` (e.g. ``confounding/damaging``) -> (kind, targets)."""
+    from again_mln.attacks import KINDS, TARGETS
+
+    if value is None:
+        return None
+    kind, _, targets = value.partition("/")
+    if kind not in KINDS or (targets or "random") not in TARGETS:
+        raise click.BadParameter(f"expected KIND[/TARGETS] with KIND in {', '.join(KINDS)} and TARGETS in "
+                                 f"{', '.join(TARGETS)}, got {value!r}")
+    return kind, targets or "random"
