@@ -14,7 +14,6 @@ from again_mln.mlnfile import write_mln
 from again_mln.rulegen.cub import CONCEPT_CHOICES, build_cub_rules
 from again_mln.rulegen.estimate import EstimateThresholds
 from again_mln.cli.options import cub_root_option, data_root_option
-from again_mln.datasets.store import locate
 from again_mln.rulegen.ews import build_ews_rules
 from again_mln.rulegen.kinds import SEMANTICS, WEIGHTINGS
 from again_mln.rulegen.mnist import build_mnist_rules
@@ -44,8 +43,8 @@ def _build_table(o: dict, common: dict) -> RuleSet:
 
 _BUILDERS: dict[str, Callable[[dict, dict], RuleSet]] = {
     "cub": lambda o, common: build_cub_rules(
-        o["cub_root"] if o["cub_root"] is not None else locate("cub", o["data_root"]), concepts=o["concepts"], coexist_above=o["coexist_above"], exclude_below=o["exclude_below"],
-        corr_above=o["corr_above"], corr_below=o["corr_below"], **common),
+        o["cub_root"], data_root=o["data_root"], concepts=o["concepts"], coexist_above=o["coexist_above"],
+        exclude_below=o["exclude_below"], corr_above=o["corr_above"], corr_below=o["corr_below"], **common),
     "ews": lambda o, common: build_ews_rules(n_samples=o["n_samples"], thresholds=_thresholds(o), **common),
     "mnist": lambda o, common: build_mnist_rules(o["mapping"], **common),
     "table": _build_table,

@@ -39,10 +39,10 @@ CBM_CONCEPTS_112: tuple[int, ...] = (
 )
 
 
-def find_cub(root: str | os.PathLike | None = None) -> Path:
+def find_cub(root: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None) -> Path:
     """The ``CUB_200_2011`` folder: ``root/CUB_200_2011`` or ``root`` itself; ``None`` means the
     data folder's copy (see :func:`again_mln.datasets.store.locate`)."""
-    base = Path(root) if root is not None else locate("cub")
+    base = Path(root) if root is not None else locate("cub", data_root)
     for candidate in (base / "CUB_200_2011", base):
         if (candidate / "classes.txt").is_file():
             return candidate
@@ -84,13 +84,14 @@ class CubScores:
     source: Path
 
 
-def read_cub_scores(root: str | os.PathLike | None = None) -> CubScores:
+def read_cub_scores(root: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None
+                    ) -> CubScores:
     """Read and validate the scores, attribute names and class names of a ``CUB_200_2011`` folder.
 
     ``attributes.txt`` is looked for in the folder and beside it (where the original archive
     puts it). ``root`` may be the folder or its parent; ``None`` means the data folder's copy.
     """
-    cub = find_cub(root)
+    cub = find_cub(root, data_root)
     categories = cub_category_names(cub)
     path = cub / SCORE_FILE
     scores = _read_matrix(path, len(categories), N_ATTRIBUTES)

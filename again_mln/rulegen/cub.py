@@ -38,7 +38,8 @@ CONCEPT_CHOICES: tuple[str, ...] = ("cbm", "all")
 def build_cub_rules(root: str | os.PathLike | None = None, *, concepts: ConceptChoice = "cbm",
                     coexist_above: float = 55.0, exclude_below: float = 15.0, corr_above: float = 0.8,
                     corr_below: float = -0.5, weights: Weighting = "prior", semantics: Semantics = "implication",
-                    drop_fraction: float = 0.0, seed: int = 0) -> RuleSet:
+                    drop_fraction: float = 0.0, seed: int = 0, data_root: str | os.PathLike | None = None
+                    ) -> RuleSet:
     """CUB rules from the attribute scores of ``root`` (a ``CUB_200_2011`` folder or its parent).
 
     ``concepts="cbm"`` keeps the 112 concepts of concept bottleneck work, ``"all"`` the 312.
@@ -49,7 +50,7 @@ def build_cub_rules(root: str | os.PathLike | None = None, *, concepts: ConceptC
     check_range("corr-below", corr_below, -1.0, 0.0)
     if concepts not in CONCEPT_CHOICES:
         raise AgainError(f"unknown concept choice {concepts!r}; expected one of {', '.join(CONCEPT_CHOICES)}")
-    data = read_cub_scores(root)
+    data = read_cub_scores(root, data_root)  # after the option checks: a bad option beats a missing folder
     index = np.array(CBM_CONCEPTS_112 if concepts == "cbm" else range(N_ATTRIBUTES))
     scores = data.scores[:, index]
     with np.errstate(invalid="ignore", divide="ignore"):  # a constant column has no correlation
