@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from again_mln.atomic import output_folder
+from again_mln.cli.options import device_option, seed_option
 from again_mln.experiments import Setup, evaluation_config, run_evaluation
 from again_mln.mlnfile import write_mln
 from again_mln.reporting import tables, write_reports
@@ -18,8 +19,8 @@ DEMO_SIZES = dict(n_train=5000, n_val=1000, n_test=1000, epochs=20, at_epochs=3,
               help="Folder for the rule files and the report.")
 @click.option("--target-sr", type=click.FloatRange(0, 1, min_open=True), default=0.98, show_default=True,
               help="Pass rate on clean validation data that calibrates the detection relaxation d.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@seed_option
+@device_option
 def demo_command(output, target_sr, seed, device):
     """Build EWS rules, learn their weights, train a CBM (and an adversarially trained CBM-AT),
     attack the explanations, detect and rectify them, and print the paper's tables."""

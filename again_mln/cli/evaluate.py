@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from again_mln.cli.options import data_root_option, parse_attack
+from again_mln.cli.options import data_root_option, device_option, parse_attack, quiet_option
 from again_mln.detectors import AUTO, DETECTORS
 from again_mln.experiments import EVALUATION_DATASETS, evaluation_config, run_evaluation
 from again_mln.rectify import STRATEGIES
@@ -62,8 +62,8 @@ def _detectors(value: str | None) -> tuple[str, ...] | None:
 @click.option("--n-test", type=click.IntRange(1), default=None, help="Test samples [preset].")
 @click.option("--with-cem", is_flag=True, help="Also the concept embedding model, with and without rectification.")
 @data_root_option
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--quiet", is_flag=True, help="No progress bars or step lines.")
+@device_option
+@quiet_option
 def evaluate_command(data_root, dataset, output, quick, repeats, seed, target_sr, detectors, threshold, strategies,
                      known, unknown, attack_steps, n_targets, epochs, at_epochs, n_train, n_test, with_cem, device,
                      quiet):

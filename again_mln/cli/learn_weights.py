@@ -5,7 +5,7 @@ import time
 
 import click
 
-from again_mln.cli.options import FiniteFloat
+from again_mln.cli.options import FiniteFloat, device_option
 
 from again_mln.learning import learn_weights, read_data
 from again_mln.mlnfile import read_mln, write_mln
@@ -20,7 +20,7 @@ from again_mln.mlnfile import read_mln, write_mln
               help="cll: exact conditional likelihood; pll: pseudo-likelihood; auto: cll when exact is feasible.")
 @click.option("--prior-stdev", type=FiniteFloat(min=0, min_open=True), help="Gaussian prior N(0, S^2) on the learned weights.")
 @click.option("--engine", default="native", show_default=True, type=click.Choice(["native", "pracmln"]))
-@click.option("--device", default="auto", show_default=True, help="Native engine: auto, cpu or cuda[:N].")
+@device_option
 @click.option("--max-iter", default=500, show_default=True, type=click.IntRange(min=1), help="Native engine: L-BFGS iterations.")
 def learn_weights_command(rules, data_path, output, method, prior_stdev, engine, device, max_iter):
     """Learn the weights of RULES (.mln) from --data; write them, with the rule text, to -o."""
