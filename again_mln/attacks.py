@@ -27,6 +27,7 @@ from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
 from again_mln.models.cbm import ConceptModel
+from again_mln.validation import binarize
 
 KINDS = ("erasure", "introduction", "confounding")
 TARGETS = ("random", "damaging")
@@ -105,7 +106,7 @@ def choose_targets(probs: Tensor, config: AttackConfig, generator: torch.Generat
     """Per sample, up to ``n_targets`` (all when ``None``) active concepts to erase and inactive ones to introduce
     (``(N, M)`` bool each), according to the kind. ``damaging`` ranks the candidates by how much
     flipping each one alone lowers S(c_hat, y_hat) under ``graph``; ``random`` draws them."""
-    active = probs > 0.5
+    active = binarize(probs)
     if config.targets == "random":
         rank = torch.rand(probs.shape, generator=generator).to(probs.device)
     else:
@@ -242,9 +243,9 @@ def attack_summary(clean_probs: np.ndarray, adversarial_probs: np.ndarray, resul
     fraction of samples whose binarised explanation changed at all."""
     erase, introduce = result.erase.cpu().numpy(), result.introduce.cpu().numpy()
     targets = erase | introduce
-    adversarial = adversarial_probs > 0.5
+    adversarial = binarize(adversarial_probs)
     moved = (erase & ~adversarial) | (introduce & adversarial)
     return {
         "target_rate": float(moved.sum() / max(targets.sum(), 1)),
-        "changed": float(((clean_probs > 0.5) != adversarial).any(1).mean()),
+        "changed": float((binarize(clean_probs) != adversarial).any(1).mean()),
     }

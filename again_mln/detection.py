@@ -83,7 +83,7 @@ class RuleDetector:
 
     def scores(self, concept_probs: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
         c, y = self.graph.validate(binarize(torch.as_tensor(concept_probs)), categories)
-        return self.graph.score(c, y) - s_max(self.graph)[y]
+        return self.graph.score_cm(c.T.contiguous(), y) - s_max(self.graph)[y]  # validated once
 
 
 def detection_margins(graph: FactorGraph, concept_probs: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:

@@ -182,7 +182,7 @@ def random_flips(concept_probs: Tensor, n_flips: int, generator: torch.Generator
     chosen = torch.rand(n, m, generator=generator).argsort(1)[:, :min(n_flips, m)]
     mask = torch.zeros(n, m, dtype=torch.bool).scatter_(1, chosen, True)
     depth = 0.5 * (1 - torch.rand(n, m, generator=generator))  # in (0, 0.5]: always across 0.5
-    moved = torch.where(probs > 0.5, 0.5 - depth, 0.5 + depth).clamp(_EPS, 1 - _EPS)
+    moved = torch.where(binarize(probs), 0.5 - depth, 0.5 + depth).clamp(_EPS, 1 - _EPS)
     return torch.where(mask, moved, probs)
 
 

@@ -39,6 +39,7 @@ from again_mln.models.cbm import ConceptModel, Encoding
 from again_mln.models.factory import ModelConfig, build_model
 from again_mln.models.training import TrainConfig, fit
 from again_mln.rectify import HARD_STRATEGIES, STRATEGIES
+from again_mln.validation import binarize
 
 EVALUATION_DATASETS = ("mnist", "ews", "cub-sim")
 #: standard deviation of the Gaussian prior on learned weights: rules that always hold in the
@@ -377,7 +378,7 @@ def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: L
                     if attack is None:
                         clean_scores[name] = plausible
                     else:
-                        changed = ((clean_probs > 0.5) != (out["concepts"] > 0.5)).any(1)
+                        changed = (binarize(clean_probs) != binarize(out["concepts"])).any(1)
                         found = detection_fields(clean_scores[name], plausible, out["flagged"], changed)
                         curves.append({"method": f"{label}+AGAIN", "detector": name, **where, "seed": seed,
                                        "ir": roc_on_grid(clean_scores[name], plausible, ROC_GRID).tolist()})

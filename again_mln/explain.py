@@ -17,6 +17,7 @@ from matplotlib.patches import Patch
 
 from again_mln.graph import FactorGraph
 from again_mln.rectify import RectifyResult
+from again_mln.validation import binarize
 
 #: Concept sets up to this size are shown whole; larger ones as the intervened and most active.
 MAX_SHOWN_CONCEPTS = 12
@@ -28,9 +29,9 @@ def repaired_rules(graph: FactorGraph, concept_probs: torch.Tensor, rectified: t
     """(N, R) bool: rules violated by the binarised ``concept_probs`` and satisfied by the
     binarised ``rectified`` concepts (:attr:`RectifyResult.rectified`), under the trusted
     ``categories``."""
-    before = graph.rule_truth(torch.as_tensor(concept_probs) > 0.5, categories)
-    after = graph.rule_truth(torch.as_tensor(rectified) > 0.5, categories)
-    return (before < 0.5) & (after > 0.5)
+    before = graph.rule_truth(binarize(torch.as_tensor(concept_probs)), categories)
+    after = graph.rule_truth(binarize(torch.as_tensor(rectified)), categories)
+    return ~before.bool() & after.bool()
 
 
 def shown_concepts(probs: np.ndarray, mask: np.ndarray, limit: int = MAX_SHOWN_CONCEPTS) -> np.ndarray:

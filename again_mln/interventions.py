@@ -36,6 +36,7 @@ from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
 from again_mln.metrics import e_acc, p_acc
 from again_mln.models.cbm import ConceptModel, Encoding
+from again_mln.validation import binarize
 
 POLICIES = ("random", "uncertainty", "rules", "rules+rectify")
 CONDITIONS = ("clean", "attacked")
@@ -47,7 +48,7 @@ class Oracle:
     """The expert: answers with the true concept and counts the questions asked of each sample."""
 
     def __init__(self, truth: Tensor) -> None:
-        self.truth = truth > 0.5
+        self.truth = binarize(truth)
         self.calls = torch.zeros(len(truth), dtype=torch.long, device=truth.device)
 
     def ask(self, concept: Tensor) -> Tensor:
@@ -97,7 +98,7 @@ class Session:
         return self.model.classify(self.encoding, self.concepts)
 
     def _posterior(self) -> Tensor:
-        return self.posterior(self.probs, self.category_logits().argmax(1), self.answered, self.concepts > 0.5)
+        return self.posterior(self.probs, self.category_logits().argmax(1), self.answered, binarize(self.concepts))
 
     def _rectify(self) -> None:
         """Explanations (answers included) that fail detection at ``threshold`` take the posterior."""
@@ -113,7 +114,7 @@ class Session:
             score = -(self.probs - 0.5).abs()
         else:
             posterior = self._posterior()
-            score = torch.where(self.concepts > 0.5, 1 - posterior, posterior)  # P(current value is wrong)
+            score = torch.where(binarize(self.concepts), 1 - posterior, posterior)  # P(current value is wrong)
         return score.masked_fill(self.answered, -math.inf).argmax(1)
 
     def step(self) -> None:

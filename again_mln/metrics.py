@@ -29,6 +29,7 @@ from torch import Tensor
 
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
+from again_mln.validation import binarize
 
 #: samples per chunk of the (N, R) rule-truth matrix, so LSM stays small in memory at CUB scale
 _LSM_CHUNK = 1024
@@ -48,13 +49,13 @@ def e_acc(concepts, true_concepts) -> float:
     """Mean over samples of the fraction of concepts (N, M) whose value binarised at 0.5 equals
     the 0/1 truth (N, M)."""
     concepts, true = _as_tensor(concepts).cpu(), _as_tensor(true_concepts).cpu()
-    return float(((concepts > 0.5) == (true > 0.5)).float().mean(1).mean())
+    return float((binarize(concepts) == binarize(true)).float().mean(1).mean())
 
 
 def lsm_per_sample(graph: FactorGraph, concepts, categories) -> Tensor:
     """The logic satisfaction of each explanation (N,): concepts (N, M) binarised at 0.5 under
     their predicted categories (N,)."""
-    concepts = _as_tensor(concepts).to(graph.device) > 0.5
+    concepts = binarize(_as_tensor(concepts).to(graph.device))
     categories = _as_tensor(categories).to(graph.device).long()
     weights = graph.weights.float()
     counted = graph.concept_dependent().float() * weights.abs()  # (K, R)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from again_mln.errors import AgainError
 
 
-def binarize(concept_probs: torch.Tensor) -> torch.Tensor:
-    """Hard concepts from probabilities: c_hat = p > 0.5 (docs/method.md, "Detection")."""
+def binarize(concept_probs: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    """Hard concepts from probabilities, the one threshold of the toolkit: c_hat = p > 0.5
+    (docs/method.md, "Detection"). Tensors stay tensors, arrays stay arrays."""
     return concept_probs > 0.5
 
 

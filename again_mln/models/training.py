@@ -16,6 +16,7 @@ from tqdm import tqdm
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
 from again_mln.models.cbm import ConceptModel, Encoding
+from again_mln.validation import binarize
 
 MODES = ("independent", "sequential", "joint")
 
@@ -109,7 +110,7 @@ def _train_network(model: ConceptModel, data: ConceptDataset, config: TrainConfi
             optimizer.step()
             with torch.no_grad():
                 n = x.shape[0]
-                hits = ((encoding.concept_logits > 0) == (concepts > 0.5)).float().mean(1).sum()
+                hits = ((encoding.concept_logits > 0) == binarize(concepts)).float().mean(1).sum()
                 cat_hits = (category_logits.argmax(1) == categories).sum() if with_category else 0
                 totals += torch.stack([loss.detach() * n, hits, torch.as_tensor(cat_hits, device=device),
                                        torch.as_tensor(n, device=device)]).float()
@@ -182,7 +183,7 @@ def predict(model: ConceptModel, data: ConceptDataset, batch_size: int = 512,
 def accuracies(predictions: dict[str, np.ndarray]) -> dict[str, float]:
     """Concept accuracy (mean over samples and concepts of the binarised probabilities) and
     category accuracy of a :func:`predict` result."""
-    concept_hits = (predictions["concepts"] > 0.5) == (predictions["true_concepts"] > 0.5)
+    concept_hits = binarize(predictions["concepts"]) == binarize(predictions["true_concepts"])
     category_hits = predictions["categories"].argmax(1) == predictions["true_categories"]
     return {"concept_accuracy": float(concept_hits.mean()), "category_accuracy": float(category_hits.mean())}
 
