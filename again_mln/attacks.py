@@ -15,8 +15,9 @@ Everything is batched on the model's device; a seeded generator makes it determi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, NamedTuple
+import os
+from dataclasses import dataclass, replace
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -24,9 +25,12 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from again_mln.datasets.base import ConceptDataset
+from again_mln.devices import resolve_device
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
 from again_mln.models.cbm import ConceptModel
+from again_mln.models.checkpoint import load_checkpoint
+from again_mln.models.workflow import checkpoint_dataset
 from again_mln.validation import binarize
 
 KINDS = ("erasure", "introduction", "confounding")
@@ -249,3 +253,39 @@ def attack_summary(clean_probs: np.ndarray, adversarial_probs: np.ndarray, resul
         "target_rate": float(moved.sum() / max(targets.sum(), 1)),
         "changed": float((binarize(clean_probs) != adversarial).any(1).mean()),
     }
+
+
+@dataclass
+class AttackedSplit:
+    """A split under attack: the clean samples, the same samples with the adversarial inputs, and
+    what the attack aimed at (its erase/introduce targets)."""
+
+    model: ConceptModel
+    clean: ConceptDataset
+    adversarial: ConceptDataset
+    result: AttackResult
+
+
+def attack_split(model: ConceptModel, data: ConceptDataset, config: AttackConfig, seed: int = 0,
+                 graph: FactorGraph | None = None, batch_size: int = 256, device: str | torch.device = "auto",
+                 progress: Callable | None = None) -> AttackedSplit:
+    """PGD on every sample of ``data`` (the category kept, the explanation attacked); ``graph``
+    ranks the targets of ``config.targets == "damaging"`` and must speak of the model's concepts."""
+    if graph is not None and list(graph.ruleset.concepts) != list(model.concept_names):
+        raise AgainError(f"the rules' {graph.num_concepts} concepts differ from the model's "
+                         f"{len(model.concept_names)} (names and order must match)")
+    result = attack_dataset(model, data, config, input_bounds(data.x), seed, graph, batch_size,
+                            resolve_device(device), progress)
+    return AttackedSplit(model, data, replace(data, x=result.x.cpu()), result)
+
+
+def attack_checkpoint(path: str | os.PathLike, config: AttackConfig, split: str = "test", seed: int = 0,
+                      graph: FactorGraph | None = None, limit: int | None = None, batch_size: int = 256,
+                      device: str | torch.device = "auto", data_overrides: dict[str, Any] | None = None,
+                      progress: Callable | None = None) -> AttackedSplit:
+    """:func:`attack_split` on the first ``limit`` samples (all by default) of a split of the
+    dataset a saved model was trained on (the library side of ``again-mln attack``)."""
+    model, payload = load_checkpoint(path)
+    data = checkpoint_dataset(payload, path, split, data_overrides)
+    data = data.subset(slice(0, limit)) if limit else data
+    return attack_split(model, data, config, seed, graph, batch_size, device, progress)

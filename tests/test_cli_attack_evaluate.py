@@ -3,7 +3,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
+
+from again_mln.attacks import AttackConfig, attack_checkpoint, attack_split
+from again_mln.errors import AgainError
+from again_mln.graph import FactorGraph
+from again_mln.models.training import predict
+from again_mln.synthetic import random_ruleset
 
 from again_mln.cli import demo, main
 from again_mln.rulegen.ews import build_ews_rules
@@ -34,6 +41,22 @@ def test_attack_writes_predictions_that_rectify_reads(model, tmp_path):
     write_mln(build_ews_rules(n_samples=300), rules)
     result = runner.invoke(main, ["rectify", str(out), "--mln", str(rules), "-o", str(tmp_path / "fixed.npz")])
     assert result.exit_code == 0, result.output
+
+
+def test_attack_checkpoint_is_the_command_as_a_library_call(model, tmp_path):
+    """The library function attacks the same samples the same way as the command (same seed)."""
+    out = tmp_path / "adv.npz"
+    args = ["attack", str(model), "--kind", "erasure", "--eps", "16", "--steps", "3", "--limit", "20", "--seed", "4"]
+    assert CliRunner().invoke(main, [*args, "-o", str(out), "--quiet", "--device", "cpu"]).exit_code == 0
+    run = attack_checkpoint(model, AttackConfig("erasure", 16, 3, 2), seed=4, limit=20, device="cpu")
+    assert len(run.clean) == len(run.adversarial) == 20 and not torch.equal(run.clean.x, run.adversarial.x)
+    with np.load(out) as arrays:
+        assert (arrays["erase_targets"] == run.result.erase.numpy()).all()
+        adversarial = predict(run.model, run.adversarial, device="cpu")["concepts"]
+        np.testing.assert_allclose(arrays["concepts"], adversarial, atol=1e-6)
+    others = FactorGraph(random_ruleset(5, 16, category_rules=20, concept_rules=3, seed=0))
+    with pytest.raises(AgainError, match="concepts differ from the model's"):
+        attack_split(run.model, run.clean, AttackConfig("erasure", 16, 3, 2, "damaging"), graph=others, device="cpu")
 
 
 def test_attack_errors_are_one_line(model, tmp_path):

@@ -1,7 +1,6 @@
 """``again-mln attack``: attack a trained model's explanations on its dataset's test split."""
 from __future__ import annotations
 
-import dataclasses
 from functools import partial
 
 import click
@@ -9,16 +8,13 @@ import numpy as np
 from tqdm import tqdm
 
 from again_mln.atomic import save_npz
-from again_mln.attacks import KINDS, TARGETS, AttackConfig, attack_dataset, attack_summary, input_bounds
+from again_mln.attacks import KINDS, TARGETS, AttackConfig, attack_checkpoint, attack_summary
 from again_mln.cli.options import (cub_root_option, data_root_option, device_option, mnist_root_option,
                                    quiet_option, seed_option)
 from again_mln.datasets import SPLITS
-from again_mln.errors import AgainError
 from again_mln.devices import resolve_device
 from again_mln.graph import FactorGraph
 from again_mln.mlnfile import read_mln
-from again_mln.models.checkpoint import load_checkpoint
-from again_mln.models.workflow import checkpoint_dataset
 from again_mln.models.training import accuracies, predict
 
 
@@ -48,29 +44,23 @@ def attack_command(checkpoint, output, kind, eps, steps, n_targets, targets, mln
                    data_root, mnist_root, cub_root, seed, device, quiet):
     """Attack CHECKPOINT's explanations (L-inf PGD that keeps the predicted category) and write the
     model's predictions on the adversarial inputs, with the clean ones beside them, to OUTPUT."""
-    model, payload = load_checkpoint(checkpoint)
-    data = checkpoint_dataset(payload, checkpoint, split,
-                              {"data_root": data_root, "mnist_root": mnist_root, "cub_root": cub_root})
-    data = data.subset(slice(0, limit)) if limit else data
-    graph = None
-    if mln_path is not None:
-        graph = FactorGraph(read_mln(mln_path), device=device)
-        if list(graph.ruleset.concepts) != list(model.concept_names):
-            raise AgainError(f"{mln_path}: the rules' concepts differ from the model's")
+    graph = None if mln_path is None else FactorGraph(read_mln(mln_path), device=device)
     config = AttackConfig(kind, eps, steps, n_targets, targets)
-    dev = resolve_device(device)
-    clean = predict(model, data, device=dev)
     progress = None if quiet else partial(tqdm, desc="attack", leave=False)
-    result = attack_dataset(model, data, config, input_bounds(data.x), seed, graph, batch_size, dev, progress)
-    arrays = predict(model, dataclasses.replace(data, x=result.x.cpu()), device=dev)
-    summary = attack_summary(clean["concepts"], arrays["concepts"], result)
+    run = attack_checkpoint(checkpoint, config, split, seed, graph, limit, batch_size, device,
+                            {"data_root": data_root, "mnist_root": mnist_root, "cub_root": cub_root}, progress)
+    clean = predict(run.model, run.clean, device=resolve_device(device))
+    arrays = predict(run.model, run.adversarial, device=resolve_device(device))
+    summary = attack_summary(clean["concepts"], arrays["concepts"], run.result)
     kept = float((arrays["categories"].argmax(1) == clean["categories"].argmax(1)).mean())
     save_npz(output, {**arrays, "clean_concepts": clean["concepts"], "clean_categories": clean["categories"],
-                      "erase_targets": result.erase.cpu().numpy(), "introduce_targets": result.introduce.cpu().numpy(),
-                      "concept_names": np.array(model.concept_names), "category_names": np.array(model.category_names)})
+                      "erase_targets": run.result.erase.cpu().numpy(),
+                      "introduce_targets": run.result.introduce.cpu().numpy(),
+                      "concept_names": np.array(run.model.concept_names),
+                      "category_names": np.array(run.model.category_names)})
     before, after = accuracies(clean), accuracies(arrays)
     click.echo(f"attack   {config.name} at eps {eps:g}/255, {steps} steps, {n_targets} target(s) per direction, "
-               f"{len(data)} {split} samples")
+               f"{len(run.clean)} {split} samples")
     click.echo(f"moved    {100 * summary['target_rate']:.1f}% of target concepts; "
                f"{100 * summary['changed']:.1f}% of explanations changed; category kept for {100 * kept:.1f}%")
     click.echo(f"concept  accuracy {100 * before['concept_accuracy']:.2f}% -> {100 * after['concept_accuracy']:.2f}%")

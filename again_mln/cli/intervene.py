@@ -2,7 +2,6 @@
 check first), on clean inputs and optionally under an attack."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import shlex
 import sys
@@ -13,7 +12,7 @@ import click
 import torch
 
 from again_mln.atomic import atomic_path, check_target, write_text
-from again_mln.attacks import AttackConfig, attack_dataset, input_bounds
+from again_mln.attacks import AttackConfig, attack_split
 from again_mln.cli.options import device_option, parse_attack, quiet_option, seed_option
 from again_mln.datasets import SPLITS, DataConfig, load_dataset
 from again_mln.datasets.base import ConceptDataset
@@ -87,8 +86,8 @@ def intervene_command(checkpoints, mln_path, split, attack, eps, steps, n_target
         conditions = [("clean", data)]
         if attack is not None:
             config = AttackConfig(attack[0], eps, steps, n_targets, attack[1])
-            result = attack_dataset(model, data, config, input_bounds(data.x), seed, graph, batch_size, graph.device)
-            conditions.append(("attacked", dataclasses.replace(data, x=result.x.cpu())))
+            attacked = attack_split(model, data, config, seed, graph, batch_size, graph.device)
+            conditions.append(("attacked", attacked.adversarial))
         for condition, inputs in conditions:
             for record in intervention_curves(model, graph, inputs, policies, max_k, condition, lam, threshold, seed,
                                               batch_size):
