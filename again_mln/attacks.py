@@ -1,4 +1,4 @@
-"""Attacks on concept-level explanations (METHOD.md "Attacks"; the paper's appendix E).
+"""Attacks on concept-level explanations (docs/method.md, "Attacks on explanations"; the paper's appendix E).
 
 L-infinity PGD on the input that moves chosen concepts across 0.5 while the predicted category
 must stay what it was on the clean input:

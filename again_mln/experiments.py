@@ -39,6 +39,7 @@ from again_mln.models.cbm import ConceptModel, Encoding
 from again_mln.models.factory import ModelConfig, build_model
 from again_mln.models.training import TrainConfig, fit
 from again_mln.rectify import HARD_STRATEGIES, STRATEGIES
+from again_mln.rulegen.registry import build_rules
 from again_mln.validation import binarize
 
 EVALUATION_DATASETS = ("mnist", "ews", "cub-sim")
@@ -169,22 +170,14 @@ def load_splits(config: EvaluationConfig, seed: int) -> tuple[ConceptDataset, Co
 
 def dataset_rules(dataset: str, n_train: int | None, seed: int) -> RuleSet:
     """The dataset's rule builder, on the same training split the models see."""
-    if dataset == "mnist":
-        from again_mln.rulegen.mnist import build_mnist_rules
-
-        return build_mnist_rules()
     if dataset == "ews":
-        from again_mln.rulegen.ews import build_ews_rules
-
-        return build_ews_rules(n_samples=n_train, seed=seed)
-    from again_mln.rulegen.cub import build_cub_rules
-
-    return build_cub_rules()
+        return build_rules("ews", n_samples=n_train, seed=seed)
+    return build_rules("cub" if dataset == "cub-sim" else dataset)
 
 
 def weighted_rules(dataset: str, rules: RuleSet, train: ConceptDataset, device: torch.device) -> RuleSet:
     """Learned weights (exact conditional likelihood) for Synthetic-MNIST and EWS; CUB keeps the
-    prior weights of its association scores (METHOD.md)."""
+    prior weights of its association scores (docs/method.md)."""
     if dataset == "cub-sim":
         return rules
     concepts = train.concepts.numpy().astype(np.uint8)

@@ -1,4 +1,4 @@
-"""The paper's evaluation metrics (METHOD.md "Metrics", appendix C.3), as fractions in [0, 1].
+"""The paper's evaluation metrics (docs/method.md, "Metrics"; the paper's appendix C.3), as fractions in [0, 1].
 
 * P-ACC: accuracy of the category predicted from the (rectified) concepts.
 * E-ACC: mean over samples of the fraction of concepts whose binarised value equals the truth.

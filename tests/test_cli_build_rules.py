@@ -60,7 +60,7 @@ def test_default_output_path_and_graph(tmp_path, monkeypatch):
     (["--dataset", "mnist", "--p-high", "0.9"], "--p-high does not apply to --dataset mnist"),
     (["--dataset", "cub", "--coexist-above", "101"], "coexist-above = 101 is out of range"),
     (["--dataset", "ews", "--p-low", "0.99"], "p-low = 0.99 must be below p-high = 0.95"),
-    (["--dataset", "table"], "--dataset table needs --table FILE"),
+    (["--dataset", "table"], "table rules need table and category_column (--table, --category-column"),
     (["--dataset", "table", "--table", "nope.csv", "--category-column", "y"], "nope.csv: no such file"),
     (["--dataset", "cub", "--cub-root", "nowhere"], "nowhere: CUB_200_2011/classes.txt not found"),
     (["--dataset", "mnist", "--mapping", "nope.txt"], "nope.txt: no such category-to-digits mapping file"),

@@ -1,6 +1,6 @@
 """The four rule kinds every builder produces, their formulas, and how a confidence becomes a weight.
 
-METHOD.md fixes the formulas: the default ``implication`` semantics reads a category-concept
+docs/method.md ("Objects") fixes the formulas: the default ``implication`` semantics reads a category-concept
 rule as "this category implies the concept (is / is not) active" and a concept-concept exclusion
 as "at most one of the two"; ``paper`` semantics is the paper's literal equivalence / xor.
 Keeping both here, and recognising them again in :func:`classify`, means a summary of any
