@@ -1,7 +1,7 @@
 """Elimination orders for the contraction: greedy min-fill and the cost of an order.
 
 Why min-fill and not ``opt_einsum``: our contraction eliminates one binary variable at a time in
-a semiring (log-sum-exp, or max with backpointers for MAP), which is variable elimination, so an
+a semiring (log-sum-exp, or max with a read-back of the maximiser for MAP), which is variable elimination, so an
 order of variables is what we need; opt_einsum plans pairwise products of a plain sum-product
 einsum. Measured on the concept hypergraph (``contract_path`` over one term per factor and per
 concept, 2-core CPU): CUB rules (112 concepts, 203 concept-concept factors): min-fill width 9

@@ -60,7 +60,7 @@ def plan(view: FactorView, ring: Ring, route: Route = "auto", budget: int | None
         raise AgainError(f"unknown inference route {route!r}; expected one of {', '.join(ROUTES)}")
     M, F, B = view.num_variables, len(view.scopes), max(1, view.batch)
     order, width, entries = structure(view.scopes, M, budget.bit_length() - 2)  # 2**(width + 1) <= budget
-    per_row = 2 ** (width + 1)  # the joint table, and its backpointers in the max ring
+    per_row = 2 ** (width + 1)  # the joint table of the widest step
     feasible = {
         "enumerate": 2**M <= budget,
         "eliminate": per_row <= budget,
