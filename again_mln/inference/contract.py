@@ -71,7 +71,7 @@ class Step:
     rest_start: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (it holds tensors)
 class Program:
     """An elimination order compiled against a factor structure (scopes: bit j = j-th variable)."""
 
