@@ -4,12 +4,11 @@ growth curves of those times against concepts, categories and rules.
 The main point is 2,000 concepts, 1,000 categories, 200,000 category-concept and 5,000
 concept-concept rules (``again_mln.synthetic.random_ruleset``: ``label(Y) => [!]active(C)`` and
 pairs ``active(A) <=> active(B)`` / ``!(active(A) ^ active(B))``). Inputs are CBM-like
-(realistic.py: 3% of concepts wrong). S_max is exact: the planner picks enumeration, variable
-elimination or, where the concept graph is too wide, the integer program (its route is printed);
-``--route milp`` goes straight to the integer program, for sizes where planning (greedy min-fill
-over thousands of concepts) alone takes too long.
+(realistic.py: 3% of concepts wrong). S_max and ``map`` are exact: the planner picks enumeration,
+variable elimination or, where the concept graph is too wide for the memory budget, the integer
+program (its route, the time it took to decide and the elimination width are printed).
 
-Run: ``python benchmarks/bench_scale.py --threads 2 --route milp --s-max-categories 10 --strategies switch iterate
+Run: ``python benchmarks/bench_scale.py --threads 2 --s-max-categories 10
 [--curves benchmarks/results/scale_growth.png]``.
 Prints Markdown tables.
 """
@@ -27,14 +26,13 @@ import torch
 from again_mln.detection import detect, s_max
 from again_mln.graph import FactorGraph
 from again_mln.inference import max_score, plan
-from again_mln.inference.milp import milp_contract
 from again_mln.inference.rings import MaxRing
 from again_mln.rectify import rectify
 from again_mln.synthetic import random_ruleset
 from realistic import likely_concepts, realistic_batch
 
 #: Explanations per timed batch: map solves an integer program per sample on wide graphs.
-BATCHES = {"detection only": 4096, "switch": 4096, "iterate": 1024, "map": 16}
+BATCHES = {"detection only": 4096, "switch": 4096, "iterate": 1024, "map": 8}
 
 
 def _peak_mib() -> float:
@@ -48,12 +46,11 @@ def _timed(fn) -> float:
 
 
 def measure(concepts: int, categories: int, category_rules: int, concept_rules: int, strategies: tuple[str, ...],
-            s_max_categories: int | None = None, route: str = "auto") -> dict:
+            s_max_categories: int | None = None) -> dict:
     """Times (s), rates (explanations/s) and peak memory of one generated rule set.
 
     With ``s_max_categories`` = k, S_max is solved exactly for the first k categories only (the
-    time for all is extrapolated) and the inputs are drawn from those k categories. ``route``
-    "milp" solves the integer program directly, without the planner's min-fill ordering."""
+    time for all is extrapolated) and the inputs are drawn from those k categories."""
     out: dict = {}
     start = time.perf_counter()
     ruleset = random_ruleset(concepts, categories, category_rules, concept_rules, seed=0)
@@ -62,14 +59,19 @@ def measure(concepts: int, categories: int, category_rules: int, concept_rules: 
     graph = FactorGraph(ruleset, device="cpu")
     out["compile"] = time.perf_counter() - start
     out["compile_peak_mib"] = _peak_mib()
-    out["route"] = plan(graph.factor_view(), MaxRing).route if route == "auto" else f"{route}, planner skipped"
+    start = time.perf_counter()
+    view = graph.factor_view()  # the first call derives the weighted tables from the weights
+    out["tables"] = time.perf_counter() - start
+    start = time.perf_counter()
+    chosen = plan(view, MaxRing)
+    out["plan"] = time.perf_counter() - start
+    out["route"], out["width"] = chosen.route, f"{chosen.width}" if chosen.order is not None else f"> {chosen.width - 1}"
     k = categories if s_max_categories is None else min(s_max_categories, categories)
-    if k == categories and route == "auto":
+    if k == categories:
         out["s_max"] = _timed(lambda: s_max(graph))
     else:  # the other categories' entries stay NaN: no input below is of those categories
         start = time.perf_counter()
-        view = graph.factor_view(torch.arange(k))
-        solved = (max_score(view) if route == "auto" else milp_contract(view).value).to(graph.unary.dtype)
+        solved = max_score(graph.factor_view(torch.arange(k))).to(graph.unary.dtype)
         out["s_max"] = (time.perf_counter() - start) * categories / k
         graph.s_max_cache = torch.cat([solved, solved.new_full((categories - k,), float("nan"))])
     out["s_max_categories"] = k
@@ -91,7 +93,7 @@ def measure(concepts: int, categories: int, category_rules: int, concept_rules: 
     return out
 
 
-def growth_curves(path: str, s_max_categories: int | None, route: str) -> list[tuple[str, int, dict]]:
+def growth_curves(path: str, s_max_categories: int | None) -> list[tuple[str, int, dict]]:
     """Scale one dimension at a time around a smaller base; plot compile, S_max and switch times."""
     import matplotlib
 
@@ -112,7 +114,7 @@ def growth_curves(path: str, s_max_categories: int | None, route: str) -> list[t
             if axis == "concepts":  # keep rule densities: rules grow with the concepts they read
                 sizes["category_rules"] = base["category_rules"] * value // base["concepts"]
                 sizes["concept_rules"] = base["concept_rules"] * value // base["concepts"]
-            points.append((axis, value, sizes | measure(**sizes, strategies=("switch",), s_max_categories=s_max_categories, route=route)))
+            points.append((axis, value, sizes | measure(**sizes, strategies=("switch",), s_max_categories=s_max_categories)))
     figure, panels = plt.subplots(1, 4, figsize=(16, 3.6), sharey=True)
     for panel, axis in zip(panels, axes):
         rows = [p for a, _, p in points if a == axis]
@@ -140,8 +142,6 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="*", default=["switch", "iterate", "map"])
     parser.add_argument("--s-max-categories", type=int, default=None,
                         help="solve S_max for this many categories only and extrapolate its time (default: all)")
-    parser.add_argument("--route", choices=("auto", "milp"), default="auto",
-                        help="S_max: the planner's choice, or the integer program without planning")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--curves", default=None, help="also run the growth curves and save their plot here")
     args = parser.parse_args()
@@ -149,7 +149,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     point = measure(args.concepts, args.categories, args.category_rules, args.concept_rules, tuple(args.strategies),
-                    args.s_max_categories, args.route)
+                    args.s_max_categories)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} "
           f"threads), load average {os.getloadavg()[0]:.1f}, no GPU\n")
     print(f"rules: {args.concepts:,} concepts, {args.categories:,} categories, {args.category_rules:,} category-concept "
@@ -157,6 +157,9 @@ def main() -> None:
     print("| step | value |")
     print("| --- | ---: |")
     print(f"| compile | {point['compile']:.1f} s (peak RSS {point['compile_peak_mib']:,.0f} MiB) |")
+    print(f"| weighted tables (first use after compiling) | {point['tables']:.1f} s |")
+    print(f"| plan (min-fill order up to the budget's width) | {point['plan']:.2f} s: route {point['route']}, "
+          f"elimination width {point['width']} |")
     sampled = "" if point["s_max_categories"] == args.categories else (
         f", extrapolated from {point['s_max_categories']} categories (inputs drawn from those)")
     print(f"| S_max, all categories, exact ({point['route']}{sampled}) | {point['s_max']:.1f} s |")
@@ -167,7 +170,7 @@ def main() -> None:
     if "flagged" in point:
         print(f"| flagged at d = 0.9 | {100 * point['flagged']:.0f}% |")
     if args.curves:
-        points = growth_curves(args.curves, args.s_max_categories, args.route)
+        points = growth_curves(args.curves, args.s_max_categories)
         print(f"\ngrowth curves (plot: {args.curves})\n")
         print("| varied | concepts | categories | category rules | concept rules | compile s | S_max s (route) | switch expl./s |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

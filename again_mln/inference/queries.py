@@ -16,36 +16,34 @@ from dataclasses import replace
 import torch
 
 from again_mln.factors import FactorView
-from again_mln.inference.contract import Contraction, Factor, contract
+from again_mln.inference.contract import Contraction, compile_program, fold, run
 from again_mln.inference.enumerate import enumerate_contract
 from again_mln.inference.milp import milp_contract
 from again_mln.inference.planner import Plan, Route, plan
 from again_mln.inference.rings import LogRing, MaxRing, Ring
 
 
-def factors_of(view: FactorView) -> list[Factor]:
-    """The view as elimination factors: the constant (no scope), one per unary, one per table."""
-    factors = [Factor((), view.const)] + [Factor((m,), view.unary[:, m]) for m in range(view.num_variables)]
-    for f, scope in enumerate(view.scopes):
-        table = view.tables[:, f, : 2 ** len(scope)].reshape(-1, *(2,) * len(scope))  # C order: last axis = bit 0
-        factors.append(Factor(scope[::-1], table))
-    return factors
-
-
-def _rows(view: FactorView, start: int, stop: int) -> FactorView:
-    tables = view.tables if view.tables.shape[0] == 1 else view.tables[start:stop]
-    return FactorView(view.const[start:stop], view.unary[start:stop], view.scopes, tables)
-
-
-def _run(view: FactorView, ring: Ring, chosen: Plan) -> Contraction:
-    if chosen.route == "milp":
-        return milp_contract(view)
-    if chosen.route == "enumerate":
-        return enumerate_contract(view, ring, chosen.assignments)
-    parts = [
-        contract(factors_of(_rows(view, start, start + chosen.rows)), view.num_variables, ring, order=chosen.order)
-        for start in range(0, view.batch, chosen.rows)
-    ]
+def _eliminate(view: FactorView, ring: Ring, chosen: Plan, rows: torch.Tensor | None) -> Contraction:
+    """Variable elimination by the structure's compiled program. The rule tables are folded once
+    per call (per category present when they depend on the category), so the per-sample work is
+    the sample's evidence and the messages only. ``view`` holds the conditioned const and unary;
+    its tables are still the unconditioned ones, picked per row through ``rows``."""
+    program = compile_program(view.scopes, view.num_variables, chosen.order).to(view.unary.device)
+    per_category = view.tables.shape[0] > 1 and rows is not None
+    tables = view.tables.to(view.unary.dtype)
+    folded = None if per_category else fold(program, tables)
+    unary = view.unary.permute(1, 2, 0).contiguous()  # (M, 2, B): each variable's rows contiguous
+    parts = []
+    for start in range(0, view.batch, chosen.rows):
+        stop = min(start + chosen.rows, view.batch)
+        columns = None
+        if per_category:  # fold only the categories of this chunk
+            present, columns = rows[start:stop].unique(return_inverse=True)
+            folded = fold(program, tables[present])
+        elif folded.shape[1] > 1:
+            columns = torch.arange(start, stop, device=folded.device)
+        part = run(program, folded, ring, unary[:, :, start:stop], columns)
+        parts.append(Contraction(part.value + view.const[start:stop], part.argmax))
     if len(parts) == 1:
         return parts[0]
     argmax = torch.cat([p.argmax for p in parts]) if ring is MaxRing else None
@@ -53,11 +51,17 @@ def _run(view: FactorView, ring: Ring, chosen: Plan) -> Contraction:
 
 
 def _contract(view: FactorView, ring: Ring, rows, evidence, route: Route) -> Contraction:
-    view = view.condition(rows, evidence)
-    if view.batch == 0:
+    # const and unary per row now; the tables stay per category until a route needs them per row
+    conditioned = view if rows is None else replace(view, const=view.const[rows], unary=view.unary[rows])
+    conditioned = conditioned.condition(None, evidence)
+    if conditioned.batch == 0:
         empty = view.const.new_zeros(0)
         return Contraction(empty, torch.zeros(0, view.num_variables, dtype=torch.long, device=empty.device))
-    return _run(view, ring, plan(view, ring, route))
+    chosen = plan(conditioned, ring, route)
+    if chosen.route == "eliminate":
+        return _eliminate(conditioned, ring, chosen, rows)
+    view = view.condition(rows, evidence)
+    return milp_contract(view) if chosen.route == "milp" else enumerate_contract(view, ring, chosen.assignments)
 
 
 def log_partition(view: FactorView, rows: torch.Tensor | None = None, evidence: torch.Tensor | None = None,
