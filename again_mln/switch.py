@@ -1,15 +1,20 @@
 """The candidates of the intervention switch (docs/method.md, "Rectification", Eq. 4-5): the gain
-s = S(c xor t) - S(c) of flipping every non-empty subset t of the concepts of every rule.
+s = S(c xor t) - S(c) of flipping every non-empty subset t of the concepts of every *violated*
+rule, computed for the violated (rule, sample) pairs only.
 
-A subset's gain is the sum of its single-flip gains (from the graph) plus a correction from the
-factors that hold two or more of its concepts: their joint flip differs from the sum of single
-flips. The tables of those factors are compiled once per graph structure here, on the
-rectification side, and their weighted corrections follow the graph's weights.
+A realistic explanation breaks a handful of rules, so the work is proportional to those: one
+batched lookup finds the violated pairs, and each pair's gains are ragged gathers over the
+factors that hold its concepts (a concept -> factors index compiled once per graph). A subset's
+gain is the sum of its single-flip gains plus a correction from the factors that hold two or more
+of its concepts: their joint flip differs from the sum of single flips. Every gain is added up
+in the order of :meth:`FactorGraph.flip_gains_cm`, so it is the same float as the dense
+computation's, and so are the flips chosen from it.
 """
 from __future__ import annotations
 
 import math
 import weakref
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -36,9 +41,37 @@ def _joint_flip_interaction(values: torch.Tensor) -> torch.Tensor:
     return joint - separate
 
 
+def _ragged(pointers: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The entries of CSR rows ``rows`` (Q,) laid end to end: each entry's owner q and its
+    position in the CSR arrays, rows in order and each row's entries in CSR order."""
+    start = pointers[rows]
+    count = pointers[rows + 1] - start
+    owner = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), count)
+    shift = start - (torch.cumsum(count, 0) - count)  # CSR position minus output position
+    return owner, torch.arange(len(owner), device=rows.device) + shift[owner]
+
+
+def _unique_pairs(first: torch.Tensor, second: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct (first, second) pairs, second in 0 .. size - 1."""
+    keys = torch.unique(first * size + second)
+    return keys // size, keys % size
+
+
+class Candidates(NamedTuple):
+    """The switch's candidates in a batch: one entry per violated (rule, sample) pair."""
+
+    concept: torch.Tensor  # (Q,) a concept whose unary rule is violated ...
+    concept_sample: torch.Tensor  # (Q,) ... in this sample
+    concept_gain: torch.Tensor  # (Q,) S(c xor e_m) - S(c)
+    rule: torch.Tensor  # (P,) a violated multi-concept rule f ...
+    rule_sample: torch.Tensor  # (P,) ... in this sample
+    subset_gains: torch.Tensor  # (P, T) S(c xor t) - S(c), subset t = bit mask t + 1 of f's concepts; -inf where f has none
+
+
 class Switch:
-    """Subset tables of one graph: for each multi-concept rule f and subset t of its concepts,
-    the factors that hold two or more concepts of t, with the bits of t inside them."""
+    """The switch's tables of one graph: which factors hold each concept (CSR, entries in the
+    graph's flip-gain order) and, for each multi-concept rule f and subset t of its concepts, the
+    factors that hold two or more concepts of t, with the bits of t inside them."""
 
     def __init__(self, graph: FactorGraph):
         self.graph = graph
@@ -70,8 +103,15 @@ class Switch:
             for u, t in enumerate(multi_bit):
                 for l, (g, bits) in enumerate(entries[f * len(subsets) + t]):
                     holder[f, u, l], holder_bits[f, u, l] = g, bits
+        # concept -> (factor, position) entries, ordered as flip_gains_cm adds them: position, then factor
+        factor, position = np.nonzero(np.arange(R) < arity[:, None])
+        concept = variables[factor, position]
+        order = np.lexsort((factor, position, concept))
+        pointers = np.concatenate([[0], np.cumsum(np.bincount(concept, minlength=graph.num_concepts))])
         dev = graph.device
         self.device = dev
+        self.num_rules = F
+        self.subset_masks = subsets.tolist()
         self.subset_bits = torch.tensor(subsets, device=dev)
         self.subset_valid = torch.tensor(valid, device=dev)
         self.subset_penalty = torch.where(self.subset_valid, 0.0, -math.inf)
@@ -79,6 +119,12 @@ class Switch:
         self.multi_bit_subsets = multi_bit
         self.holder = torch.tensor(holder, device=dev)
         self.holder_bits = torch.tensor(holder_bits, device=dev)
+        self.arity = torch.tensor(arity, dtype=torch.long, device=dev)
+        self.positions = torch.arange(R, device=dev)
+        self.member_pointers = torch.tensor(pointers, dtype=torch.long, device=dev)
+        self.member_factor = torch.tensor(factor[order], dtype=torch.long, device=dev)
+        self.member_bit = torch.tensor(1 << position[order], dtype=torch.long, device=dev)
+        self.coupled = graph.coupled_concepts
         self._interaction: tuple[object, torch.Tensor | None] | None = None
 
     def interaction(self) -> torch.Tensor | None:
@@ -89,65 +135,145 @@ class Switch:
             self._interaction = (values, table)
         return self._interaction[1]
 
-    def gains_cm(
-        self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-        """Concept-major candidates: unary gains (M, N) (-inf where no violated unary rule), for
-        each subset mask t = 1 .. 2**R - 1 the gains of flipping it in every multi-concept rule
-        (T x (F, N); -inf where the rule has no such subset), and which of those rules are
-        violated (F, N)."""
+    # ------------------------------------------------------------------------------ gains
+    def candidates(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> Candidates:
+        """Every violated (unary rule's concept, sample) and (multi-concept rule, sample) pair of
+        concepts cT (M, N) and categories y (N,), with their gains; ``codes`` are cT's factor codes
+        when already known."""
         graph = self.graph
-        single, codes = graph.flip_gains_cm(cT, y, codes)
-        unary = single.masked_fill(~graph.unary_lookup(graph.violable_by_concept, cT, y), -math.inf)
-        F = len(graph.multi_rules)
-        violated = graph.lookup(graph.factor_truth, codes, y)[:F] == 0  # (F, N)
-        per_position = [single.index_select(0, graph.factor_variables[:F, j]) for j in range(graph.max_arity)]
-        gains = [sum(per_position[j] for j in range(graph.max_arity) if mask >> j & 1) for mask in self.subset_bits.tolist()]
+        codes = graph.factor_codes(cT) if codes is None else codes
+        concept, sample = graph.unary_lookup(graph.violable_by_concept, cT, y).nonzero(as_tuple=True)
+        rule, rule_sample = (graph.lookup(graph.factor_truth, codes, y)[: self.num_rules] == 0).nonzero(as_tuple=True)
+        return Candidates(concept, sample, self.concept_gains(concept, sample, cT, y, codes),
+                          rule, rule_sample, self.subset_gains(rule, rule_sample, cT, y, codes))
+
+    def concept_gains(self, concept: torch.Tensor, sample: torch.Tensor, cT: torch.Tensor, y: torch.Tensor,
+                      codes: torch.Tensor) -> torch.Tensor:
+        """S(c xor e_m) - S(c) for (concept, sample) pairs (Q,): the unary change plus each holding
+        factor's change, added in :meth:`FactorGraph.flip_gains_cm`'s order."""
+        tables = self.graph.tables()
+        column = 2 * y[sample] + cT[concept, sample]
+        gains = tables.unary_by_concept[concept, column ^ 1] - tables.unary_by_concept[concept, column]
+        owner, entry = _ragged(self.member_pointers, concept)
+        factor, bit = self.member_factor[entry], self.member_bit[entry]
+        code = codes[factor, sample[owner]]
+        values = tables.factor_values.reshape(-1)
+        base = self._row(factor, y[sample[owner]], tables.factor_values.shape) * tables.factor_values.shape[2]
+        return gains.index_add_(0, owner, values[base + (code ^ bit)] - values[base + code])
+
+    def subset_gains(self, rule: torch.Tensor, sample: torch.Tensor, cT: torch.Tensor, y: torch.Tensor,
+                     codes: torch.Tensor) -> torch.Tensor:
+        """(P, T) S(c xor t) - S(c) for (multi-concept rule, sample) pairs and every subset mask
+        t + 1 of the rule's concepts (-inf where the rule has no such subset)."""
+        graph = self.graph
+        P, R = len(rule), graph.max_arity
+        variables = graph.factor_variables[rule]  # (P, R)
+        pair, position = (self.positions < self.arity[rule, None]).nonzero(as_tuple=True)
+        single = torch.zeros(P, R, dtype=graph.tables().factor_values.dtype, device=self.device)
+        single[pair, position] = self.concept_gains(variables[pair, position], sample[pair], cT, y, codes)
+        per_position = single.unbind(1)
+        gains = [sum(per_position[j] for j in range(R) if mask >> j & 1) for mask in self.subset_masks]
         interaction = self.interaction()
         if interaction is not None:
-            width = graph.factor_truth.shape[2]
+            flat, width = interaction.reshape(-1), graph.factor_truth.shape[2]
+            holders, holder_bits, y_rule = self.holder[rule], self.holder_bits[rule], y[sample]
             for u, t in enumerate(self.multi_bit_subsets):
-                for l in range(self.holder.shape[-1]):
-                    holder = self.holder[:, u, l]
-                    columns = codes.index_select(0, holder) * width + self.holder_bits[:, u, l, None]
-                    gains[t] = gains[t] + graph.lookup(interaction, columns, y, rows=holder)
+                for l in range(holders.shape[-1]):
+                    holder = holders[:, u, l]
+                    column = codes[holder, sample] * width + holder_bits[:, u, l]
+                    gains[t] = gains[t] + flat[self._row(holder, y_rule, interaction.shape) * interaction.shape[2] + column]
         for t in self.partial_subsets:  # subsets that some lower-arity rule does not have
-            gains[t] = gains[t] + self.subset_penalty[:, t, None]
-        return unary, gains, violated
+            gains[t] = gains[t] + self.subset_penalty[rule, t]
+        return torch.stack(gains, 1)
 
-    def gains(self, c: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample-major candidates as gains s = S(c xor t) - S(c):
+    @staticmethod
+    def _row(factor: torch.Tensor, y: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """Row of (category, factor) in factor tables of shape (Kf, F+1, W) flattened to rows."""
+        return factor if shape[0] == 1 else y * shape[1] + factor
 
-        * ``unary`` (N, M): flipping concept m, where a rule over m alone is violated; -inf elsewhere.
-        * ``multi`` (N, F, T): flipping subset t of the concepts of rule f, where f is violated;
-          -inf where f is satisfied or t does not exist for f's arity.
-        """
-        unary, gains, violated = self.gains_cm(c.T.contiguous(), y)
-        multi = torch.stack(gains, -1).masked_fill(~violated[:, :, None], -math.inf)  # (F, N, T)
-        return unary.T, multi.transpose(0, 1)
+    # ------------------------------------------------------------------------------ flips
+    def subset_members(self, rule: torch.Tensor, subset: torch.Tensor, sample: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (concept, sample) pairs flipped when rule[p] flips its subset number subset[p]
+        (bit mask subset + 1 of its concepts) in sample[p]."""
+        pair, position = (((subset.long() + 1)[:, None] >> self.positions) & 1).nonzero(as_tuple=True)
+        return self.graph.factor_variables[rule[pair], position], sample[pair]
 
-    def subset_flips_cm(self, chosen: torch.Tensor, subset: torch.Tensor) -> torch.Tensor:
-        """(M, N) bool: the concepts flipped when each multi-concept rule f with ``chosen[f, n]``
-        flips its subset number ``subset[f, n]`` (the bit mask ``subset + 1`` of its concepts)."""
-        graph = self.graph
-        F = chosen.shape[0]
-        bits = (subset + 1).to(torch.int32)
-        flips = torch.zeros(graph.num_concepts, chosen.shape[1], dtype=torch.int32, device=graph.device)
-        for j in range(graph.max_arity):
-            on = (bits & (1 << j)).bool() & chosen
-            flips.index_add_(0, graph.factor_variables[:F, j], on.to(torch.int32))
-        return flips > 0
+    def flips_cm(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+        """The switch (Algorithm 1): (M, N) bool, concept m of sample n flipped. Each violated rule's
+        best subset (first on ties) is a candidate when its gain is > 0; all candidates apply."""
+        candidates = self.candidates(cT, y, codes)
+        flips = torch.zeros(cT.shape, dtype=torch.bool, device=self.device)
+        take = candidates.concept_gain > 0
+        flips[candidates.concept[take], candidates.concept_sample[take]] = True
+        best, subset = candidates.subset_gains.max(1)  # the first best subset of each rule
+        take = best > 0
+        flips[self.subset_members(candidates.rule[take], subset[take], candidates.rule_sample[take])] = True
+        return flips
 
-    def subset_concepts(self) -> torch.Tensor:
-        """(F, T, M) bool: the concepts that subset t of multi-concept rule f flips (for valid t)."""
-        graph = self.graph
-        F, T = len(graph.multi_rules), len(self.subset_bits)
-        positions = torch.arange(graph.max_arity, device=graph.device)
-        chosen = ((self.subset_bits[:, None] >> positions) & 1).bool()  # (T, R)
-        chosen = chosen[None] & self.subset_valid[:, :, None]  # (F, T, R)
-        out = torch.zeros(F, T, graph.num_concepts, dtype=torch.long, device=graph.device)
-        target = graph.factor_variables[:F, None, :].expand(-1, T, -1)
-        return out.scatter_add_(2, target, chosen.long()) > 0
+
+class CandidateTable:
+    """The best candidate of every coupled concept and multi-concept rule of every sample, kept
+    current while concepts flip (``iterate``): ``gains`` (N, M + F) holds column m the gain of
+    concept m where a unary rule over it is violated, column M + f the best subset gain of rule f
+    where f is violated, -inf elsewhere; ``subset`` (N, F) that best subset.
+
+    Flipping concepts S of a sample changes the single-flip gains of S and of the concepts that
+    share a rule with S (N(S)) and nothing else; a rule's candidate reads the single-flip gains of
+    its concepts and the codes of the rules that hold them, so it changes only when it holds a
+    concept of N(S). Those are all :meth:`flip` recomputes."""
+
+    def __init__(self, switch: Switch, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor, candidates: Candidates):
+        M, N = cT.shape
+        self.switch, self.cT, self.y, self.codes = switch, cT, y, codes
+        self.num_concepts = M
+        self.gains = torch.full((N, M + switch.num_rules), -math.inf, dtype=candidates.concept_gain.dtype, device=switch.device)
+        small = len(switch.subset_masks) <= 256
+        self.subset = torch.zeros(N, switch.num_rules, dtype=torch.uint8 if small else torch.long, device=switch.device)
+        coupled = switch.coupled[candidates.concept]
+        self.gains[candidates.concept_sample[coupled], candidates.concept[coupled]] = candidates.concept_gain[coupled]
+        self._set_rules(candidates.rule, candidates.rule_sample, candidates.subset_gains)
+
+    def _set_rules(self, rule: torch.Tensor, sample: torch.Tensor, subset_gains: torch.Tensor) -> None:
+        best, subset = subset_gains.max(1)  # the first best subset of each rule
+        self.gains[sample, self.num_concepts + rule] = best
+        self.subset[sample, rule] = subset.to(self.subset.dtype)
+
+    def best(self, samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The largest candidate gain of each sample and its column (the first on ties)."""
+        return self.gains.index_select(0, samples).max(1)
+
+    def flip(self, column: torch.Tensor, samples: torch.Tensor) -> None:
+        """Apply candidate ``column`` (of :attr:`gains`) to each sample, in place of the
+        concepts cT, and recompute the candidates that this changes."""
+        switch, graph, M = self.switch, self.switch.graph, self.num_concepts
+        one = column < M
+        rule = column[~one] - M
+        ruled = samples[~one]
+        concept, sample = switch.subset_members(rule, self.subset[ruled, rule], ruled)
+        concept, sample = torch.cat([column[one], concept]), torch.cat([samples[one], sample])
+        self.cT[concept, sample] ^= 1
+        # N(S): the concepts of the rules that hold a flipped concept (the flipped ones among them)
+        owner, entry = _ragged(switch.member_pointers, concept)
+        holder, held = switch.member_factor[entry], sample[owner]
+        pair, position = (switch.positions < switch.arity[holder, None]).nonzero(as_tuple=True)
+        near_sample, near = _unique_pairs(held[pair], graph.factor_variables[holder[pair], position], M)
+        # the rules that hold a concept of N(S): their codes (as FactorGraph.factor_codes), truth and candidates
+        owner, entry = _ragged(switch.member_pointers, near)
+        rule_sample, rule = _unique_pairs(near_sample[owner], switch.member_factor[entry], switch.num_rules)
+        codes = self.cT[graph.factor_variables[rule, 0], rule_sample]
+        for j in range(1, graph.max_arity):
+            codes += self.cT[graph.factor_variables[rule, j], rule_sample] << j
+        self.codes[rule, rule_sample] = codes
+        truth = graph.factor_truth
+        row = switch._row(rule, self.y[rule_sample], truth.shape)
+        violated = truth.reshape(-1)[row * truth.shape[2] + codes] == 0
+        self.gains[rule_sample, M + rule] = -math.inf
+        rule, rule_sample = rule[violated], rule_sample[violated]
+        self._set_rules(rule, rule_sample, switch.subset_gains(rule, rule_sample, self.cT, self.y, self.codes))
+        violable = graph.violable_by_concept[near, 2 * self.y[near_sample] + self.cT[near, near_sample]]
+        gains = torch.full(near.shape, -math.inf, dtype=self.gains.dtype, device=switch.device)
+        gains[violable] = switch.concept_gains(near[violable], near_sample[violable], self.cT, self.y, self.codes)
+        self.gains[near_sample, near] = gains
 
 
 _SWITCHES: "weakref.WeakKeyDictionary[FactorGraph, Switch]" = weakref.WeakKeyDictionary()
