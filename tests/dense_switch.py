@@ -21,17 +21,17 @@ def dense_gains_cm(switch: Switch, cT: torch.Tensor, y: torch.Tensor, codes: tor
     F = len(graph.multi_rules)
     violated = graph.lookup(graph.factor_truth, codes, y)[:F] == 0  # (F, N)
     per_position = [single.index_select(0, graph.factor_variables[:F, j]) for j in range(graph.max_arity)]
-    gains = [sum(per_position[j] for j in range(graph.max_arity) if mask >> j & 1) for mask in switch.subset_bits.tolist()]
+    gains = [sum(per_position[j] for j in range(graph.max_arity) if mask >> j & 1) for mask in switch.subset_masks]
     interaction = switch.interaction()
     if interaction is not None:
         width = graph.factor_truth.shape[2]
         for u, t in enumerate(switch.multi_bit_subsets):
-            for l in range(switch.holder.shape[-1]):
-                holder = switch.holder[:, u, l]
-                columns = codes.index_select(0, holder) * width + switch.holder_bits[:, u, l, None]
+            for l in range(switch.holder.shape[1]):
+                holder = switch.holder[u, l]
+                columns = codes.index_select(0, holder) * width + switch.holder_bits[u, l, :, None]
                 gains[t] = gains[t] + graph.lookup(interaction, columns, y, rows=holder)
     for t in switch.partial_subsets:
-        gains[t] = gains[t] + switch.subset_penalty[:, t, None]
+        gains[t] = gains[t] + switch.subset_penalty[t, :, None]
     return unary, gains, violated
 
 

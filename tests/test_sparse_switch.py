@@ -5,6 +5,7 @@ that break most rules, a few rules or none, and on an empty batch."""
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from again_mln.graph import FactorGraph
 from again_mln.logic import And, Equiv, Implies, Not, Or, RuleSet, category, concept
 from again_mln.rectify import iterate, rectify, switch_flips
-from again_mln.switch import switch_of
+from again_mln.switch import SPARSE_ENTRY_COST, switch_of
 from dense_switch import dense_gains_cm, dense_iterate_t, dense_switch_flips_t
 from rulesets import brute_force_scores, rulesets
 
@@ -55,6 +56,13 @@ def near_best(graph: FactorGraph, y: torch.Tensor, wrong: float, seed: int) -> t
 
 
 def assert_same_as_dense(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor) -> None:
+    """The switch as the automatic choice takes it, always sparse, always dense."""
+    for cost in (SPARSE_ENTRY_COST, 0.0, math.inf):
+        with mock.patch("again_mln.switch.SPARSE_ENTRY_COST", cost):
+            _assert_same_as_dense(graph, c, y)
+
+
+def _assert_same_as_dense(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor) -> None:
     cT = c.T.contiguous()
     switch = switch_of(graph)
     M, N, F = graph.num_concepts, len(y), switch.num_rules
@@ -108,6 +116,26 @@ def test_sparse_equals_dense_when_every_rule_is_violated():
     candidates = switch_of(graph).candidates(c.T.contiguous(), y)
     assert len(candidates.concept) == 6 * 8 and len(candidates.rule) == 10 * 8  # all of them
     assert_same_as_dense(graph, c, y)
+
+
+def test_the_switch_takes_the_dense_gains_only_when_most_rules_are_violated():
+    ruleset = RuleSet([f"C{m}" for m in range(30)], ["Y0"])
+    atom = [concept(f"C{m}") for m in range(30)]
+    for m in range(30):
+        ruleset.add(Or((atom[m], atom[(m + 1) % 30])), 1.0)
+    switch = switch_of(FactorGraph(ruleset))
+    y = torch.zeros(50, dtype=torch.long)
+    broken = torch.zeros(30, 50, dtype=torch.long)  # every rule broken
+    assert switch.dense_is_cheaper(*switch._violated(broken, y, switch.graph.factor_codes(broken)))
+    few = torch.ones(30, 50, dtype=torch.long)
+    few[torch.arange(50) % 30, torch.arange(50)] = 0
+    few[(torch.arange(50) + 1) % 30, torch.arange(50)] = 0  # two neighbours off: one rule broken
+    violable, violated = switch._violated(few, y, switch.graph.factor_codes(few))
+    assert int(violated.sum()) == 50 and not switch.dense_is_cheaper(violable, violated)
+    with mock.patch.object(switch, "_dense_flips", side_effect=AssertionError("dense")):
+        switch.flips_cm(few, y)
+        with pytest.raises(AssertionError, match="dense"):
+            switch.flips_cm(broken, y)
 
 
 def test_sparse_equals_dense_on_rules_of_one_category_and_no_multi_concept_rules():
