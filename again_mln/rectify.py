@@ -140,8 +140,9 @@ def _iterate_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, max_rounds
 def iterate(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor, max_rounds: int | None = None) -> torch.Tensor:
     """Apply the single best improving candidate of the switch until none improves S: (N, M).
 
-    Each round also takes every improving flip of a concept that shares no rule with another
-    concept (those gains are independent). Every applied flip raises S by its exact gain, so S
+    The first round also takes every improving flip of a concept that shares no rule with another
+    concept (those gains are independent of every other flip). After a round only the candidates
+    that its flips can change are recomputed. Every applied flip raises S by its exact gain, so S
     never decreases and the loop ends
     (a cap of ``max_rounds``, default 4 M, only guards against pathological weights).
     """

@@ -8,7 +8,10 @@ factors that hold its concepts (a concept -> factors index compiled once per gra
 gain is the sum of its single-flip gains plus a correction from the factors that hold two or more
 of its concepts: their joint flip differs from the sum of single flips. Every gain is added up
 in the order of :meth:`FactorGraph.flip_gains_cm`, so it is the same float as the dense
-computation's, and so are the flips chosen from it.
+computation's, and so are the flips chosen from it. Where so many rules are violated that the
+dense tables of every gain cost less, the switch takes those (:meth:`Switch.dense_is_cheaper`).
+``iterate`` keeps the candidates in a :class:`CandidateTable` and recomputes after each round only
+those that the round's flips can change.
 """
 from __future__ import annotations
 
