@@ -28,7 +28,7 @@ from again_mln import inference
 from again_mln.detection import fails_detection
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
-from again_mln.switch import switch_of
+from again_mln.switch import CandidateTable, switch_of
 from again_mln.validation import binarize, check_choice, check_probabilities
 
 #: Strategies whose interventions are hard 0/1 concepts; ``marginal`` returns probabilities.
@@ -90,7 +90,7 @@ def _rectify(graph: FactorGraph, probs: torch.Tensor, c_hat: torch.Tensor, y: to
         sub_cT, sub_y, sub_codes = (cT, y, codes) if everyone else (cT[:, rows], y[rows], codes[:, rows])
         sub_probs = probs if everyone else probs[rows]
         if strategy == "switch":
-            repaired = sub_cT ^ _switch_flips_t(graph, sub_cT, sub_y, sub_codes).long()
+            repaired = sub_cT ^ switch_of(graph).flips_cm(sub_cT, sub_y, sub_codes).long()
         elif strategy == "iterate":
             repaired = _iterate_t(graph, sub_cT, sub_y)
         elif strategy == "map":
@@ -107,67 +107,42 @@ def _rectify(graph: FactorGraph, probs: torch.Tensor, c_hat: torch.Tensor, y: to
     return RectifyResult(rectified=rectified, mask=mask, flagged=flagged, score_before=score_before, score_after=score_after)
 
 
-def _switch_flips_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
-    switch = switch_of(graph)
-    unary, gains, violated = switch.gains_cm(cT, y, codes)
-    flips = unary > 0
-    if gains:
-        best, subset = gains[0], torch.zeros_like(violated, dtype=torch.uint8)
-        for t, gain in enumerate(gains[1:], start=1):  # the best subset per rule, first on ties
-            better = gain > best
-            best = torch.maximum(gain, best)
-            subset.masked_fill_(better, t)
-        flips |= switch.subset_flips_cm((best > 0) & violated, subset)
-    return flips
-
-
 def switch_flips(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The interactive intervention switch: (N, M) 0/1 mask of concepts to flip.
 
     For every violated rule the best subset flip t (largest s(t) = S(c xor t) - S(c)) is a
     candidate when s(t) > 0; a concept is flipped when any candidate flips it.
     """
-    return _switch_flips_t(graph, c.T.contiguous(), y).T.long()
+    return switch_of(graph).flips_cm(c.T.contiguous(), y).T.long()
 
 
 def _iterate_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, max_rounds: int | None = None) -> torch.Tensor:
-    cT = cT.clone()
-    M = graph.num_concepts
-    # A concept in no multi-concept rule interacts with nothing: all its improving flips can be
-    # taken in the same round as the best other candidate, and the gains simply add up.
-    alone = ~graph.coupled_concepts[:, None]
-    active = torch.arange(cT.shape[1], device=graph.device)
     switch = switch_of(graph)
-    for _ in range(max_rounds or 4 * M):
+    cT, codes = cT.clone(), graph.factor_codes(cT)
+    candidates = switch.candidates(cT, y, codes)
+    # A concept in no multi-concept rule interacts with nothing: its gain depends on itself alone and
+    # its flip on no other gain, so every improving one is taken at once (and none improves after).
+    lone = (candidates.concept_gain > _MIN_GAIN) & ~switch.coupled[candidates.concept]
+    cT[candidates.concept[lone], candidates.concept_sample[lone]] ^= 1
+    table = CandidateTable(switch, cT, y, codes, candidates)
+    active = torch.arange(cT.shape[1], device=graph.device)
+    for _ in range(max_rounds or 4 * graph.num_concepts):
         if not len(active):
             break
-        unary, gains, violated = switch.gains_cm(cT[:, active], y[active])
-        F, T = violated.shape[0], len(gains)
-        lone_flips = (unary > _MIN_GAIN) & alone
-        multi = torch.stack(gains, 1).masked_fill(~violated[:, None, :], -math.inf) if T else unary[:0]
-        best, index = torch.cat([unary.masked_fill(alone, -math.inf), multi.reshape(F * T, len(active))]).max(0)
-        take_best = best > _MIN_GAIN
-        improving = take_best | lone_flips.any(0)
-        active, index, take_best, flips = active[improving], index[improving], take_best[improving], lone_flips[:, improving]
-        if not len(active):
-            break
-        columns = torch.arange(len(active), device=graph.device)
-        single = take_best & (index < M)
-        flips[index[single], columns[single]] = True
-        if F:
-            rule, subset = (index - M).clamp(min=0) // T, (index - M).clamp(min=0) % T
-            chosen = torch.zeros(F, len(active), dtype=torch.bool, device=graph.device)
-            chosen[rule, columns] = take_best & (index >= M)
-            flips |= switch.subset_flips_cm(chosen, subset[None].expand(F, -1))
-        cT[:, active] ^= flips.long()
+        best, column = table.best(active)
+        improving = best > _MIN_GAIN
+        active = active[improving]
+        if len(active):
+            table.flip(column[improving], active)
     return cT
 
 
 def iterate(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor, max_rounds: int | None = None) -> torch.Tensor:
     """Apply the single best improving candidate of the switch until none improves S: (N, M).
 
-    Each round also takes every improving flip of a concept that shares no rule with another
-    concept (those gains are independent). Every applied flip raises S by its exact gain, so S
+    The first round also takes every improving flip of a concept that shares no rule with another
+    concept (those gains are independent of every other flip). After a round only the candidates
+    that its flips can change are recomputed. Every applied flip raises S by its exact gain, so S
     never decreases and the loop ends
     (a cap of ``max_rounds``, default 4 M, only guards against pathological weights).
     """

@@ -1,15 +1,23 @@
 """The candidates of the intervention switch (docs/method.md, "Rectification", Eq. 4-5): the gain
-s = S(c xor t) - S(c) of flipping every non-empty subset t of the concepts of every rule.
+s = S(c xor t) - S(c) of flipping every non-empty subset t of the concepts of every *violated*
+rule, computed for the violated (rule, sample) pairs only.
 
-A subset's gain is the sum of its single-flip gains (from the graph) plus a correction from the
-factors that hold two or more of its concepts: their joint flip differs from the sum of single
-flips. The tables of those factors are compiled once per graph structure here, on the
-rectification side, and their weighted corrections follow the graph's weights.
+A realistic explanation breaks a handful of rules, so the work is proportional to those: one
+batched lookup finds the violated pairs, and each pair's gains are ragged gathers over the
+factors that hold its concepts (a concept -> factors index compiled once per graph). A subset's
+gain is the sum of its single-flip gains plus a correction from the factors that hold two or more
+of its concepts: their joint flip differs from the sum of single flips. Every gain is added up
+in the order of :meth:`FactorGraph.flip_gains_cm`, so it is the same float as the dense
+computation's, and so are the flips chosen from it. Where so many rules are violated that the
+dense tables of every gain cost less, the switch takes those (:meth:`Switch.dense_is_cheaper`).
+``iterate`` keeps the candidates in a :class:`CandidateTable` and recomputes after each round only
+those that the round's flips can change.
 """
 from __future__ import annotations
 
 import math
 import weakref
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -36,9 +44,55 @@ def _joint_flip_interaction(values: torch.Tensor) -> torch.Tensor:
     return joint - separate
 
 
+def _ragged(pointers: torch.Tensor, counts: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The entries of CSR rows ``rows`` (Q,) laid end to end: each entry's owner q and its
+    position in the CSR arrays, rows in order and each row's entries in CSR order (all in the
+    index type of ``rows``)."""
+    count = counts.index_select(0, rows).to(rows.dtype)
+    owner = torch.repeat_interleave(count)
+    shift = pointers.index_select(0, rows) - (torch.cumsum(count, 0, dtype=rows.dtype) - count)  # CSR minus output position
+    return owner, torch.arange(len(owner), dtype=rows.dtype, device=rows.device) + shift.index_select(0, owner)
+
+
+def _first_of_each(keys: torch.Tensor, scratch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The position of one occurrence of each distinct key, and for every key the position of
+    that occurrence; ``scratch`` is any long tensor indexable by the keys (never cleared:
+    each key reads back what this call wrote), so the cost is O(len(keys)), with no sort."""
+    order = torch.arange(len(keys), device=keys.device)
+    scratch.index_copy_(0, keys, order)  # one of each key's writes survives
+    chosen = scratch.index_select(0, keys)
+    return (chosen == order).nonzero().squeeze(1), chosen
+
+
+#: Cost of one entry of the sparse gains (a rule holding a concept to score) against one lookup
+#: of the dense gains, measured with the CUB rules on a CPU (about 3).
+SPARSE_ENTRY_COST = 3.0
+
+
+class _Batch(NamedTuple):
+    """A batch as flat views: concepts (M*N,) concept-major, categories (N,), factor codes ((F+1)*N,)."""
+
+    size: int
+    concepts: torch.Tensor
+    y: torch.Tensor
+    codes: torch.Tensor
+
+
+class Candidates(NamedTuple):
+    """The switch's candidates in a batch: one entry per violated (rule, sample) pair."""
+
+    concept: torch.Tensor  # (Q,) a concept whose unary rule is violated ...
+    concept_sample: torch.Tensor  # (Q,) ... in this sample
+    concept_gain: torch.Tensor  # (Q,) S(c xor e_m) - S(c)
+    rule: torch.Tensor  # (P,) a violated multi-concept rule f ...
+    rule_sample: torch.Tensor  # (P,) ... in this sample
+    subset_gains: torch.Tensor  # (P, T) S(c xor t) - S(c), subset t = bit mask t + 1 of f's concepts; -inf where f has none
+
+
 class Switch:
-    """Subset tables of one graph: for each multi-concept rule f and subset t of its concepts,
-    the factors that hold two or more concepts of t, with the bits of t inside them."""
+    """The switch's tables of one graph: which factors hold each concept (CSR, entries in the
+    graph's flip-gain order) and, for each multi-concept rule f and subset t of its concepts, the
+    factors that hold two or more concepts of t, with the bits of t inside them."""
 
     def __init__(self, graph: FactorGraph):
         self.graph = graph
@@ -64,90 +118,304 @@ class Switch:
                 entries.append(row)
         multi_bit = [t for t, mask in enumerate(subsets) if bin(mask).count("1") >= 2]
         width = max((len(entries[f * len(subsets) + t]) for f in range(F) for t in multi_bit), default=0)
-        holder = np.full((F, len(multi_bit), width), F, dtype=np.int64)  # F = the dummy factor
-        holder_bits = np.zeros((F, len(multi_bit), width), dtype=np.int64)
+        holder = np.full((len(multi_bit), width, F), F, dtype=np.int64)  # F = the dummy factor
+        holder_bits = np.zeros((len(multi_bit), width, F), dtype=np.int64)
         for f in range(F):
             for u, t in enumerate(multi_bit):
                 for l, (g, bits) in enumerate(entries[f * len(subsets) + t]):
-                    holder[f, u, l], holder_bits[f, u, l] = g, bits
+                    holder[u, l, f], holder_bits[u, l, f] = g, bits
+        # concept -> (factor, position) entries, ordered as flip_gains_cm adds them: position, then factor
+        factor, position = np.nonzero(np.arange(R) < arity[:, None])
+        concept = variables[factor, position]
+        order = np.lexsort((factor, position, concept))
+        counts = np.bincount(concept, minlength=graph.num_concepts)
         dev = graph.device
         self.device = dev
-        self.subset_bits = torch.tensor(subsets, device=dev)
-        self.subset_valid = torch.tensor(valid, device=dev)
-        self.subset_penalty = torch.where(self.subset_valid, 0.0, -math.inf)
+        self.num_rules = F
+        self.subset_masks = subsets.tolist()
         self.partial_subsets = [t for t in range(len(subsets)) if not valid[:, t].all()]
+        self.subset_penalty = torch.tensor(np.where(valid, 0.0, -np.inf).T.copy(), dtype=torch.float32, device=dev)  # (T, F)
         self.multi_bit_subsets = multi_bit
-        self.holder = torch.tensor(holder, device=dev)
+        self.holder = torch.tensor(holder, device=dev)  # (U, L, F)
         self.holder_bits = torch.tensor(holder_bits, device=dev)
+        self.arity = torch.tensor(arity, dtype=torch.long, device=dev)
+        self.mixed_arity = bool(F) and int(arity.min()) < R
+        self.variables = graph.factor_variables.T.contiguous()  # (R, F+1): row j = the j-th concept of each rule
+        self.member_counts = torch.tensor(counts, dtype=torch.int32, device=dev)
+        self.member_pointers = torch.tensor(np.cumsum(counts) - counts, dtype=torch.int32, device=dev)
+        self.member_factor = torch.tensor(factor[order], dtype=torch.int32, device=dev)
+        self.member_bit = torch.tensor(1 << position[order], dtype=torch.int32, device=dev)
+        self.member_row = self.member_factor * graph.factor_truth.shape[2]  # start of the factor's table row
+        #: Lookups of the dense single-flip gains per sample (FactorGraph.flip_gains_cm): every
+        #: factor at every position, and every concept.
+        self.dense_work = (F + 1) * R + graph.num_concepts
+        self.mean_degree = len(factor) / graph.num_concepts
+        self.coupled = graph.coupled_concepts
         self._interaction: tuple[object, torch.Tensor | None] | None = None
 
     def interaction(self) -> torch.Tensor | None:
         """(Kf, F+1, W*W) joint-flip corrections under the graph's current weights."""
         values = self.graph.tables().factor_values
         if self._interaction is None or self._interaction[0] is not values:
-            table = _joint_flip_interaction(values).flatten(2) if self.holder.shape[-1] else None
+            table = _joint_flip_interaction(values).flatten(2) if self.holder.shape[1] else None
             self._interaction = (values, table)
         return self._interaction[1]
 
-    def gains_cm(
-        self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-        """Concept-major candidates: unary gains (M, N) (-inf where no violated unary rule), for
-        each subset mask t = 1 .. 2**R - 1 the gains of flipping it in every multi-concept rule
-        (T x (F, N); -inf where the rule has no such subset), and which of those rules are
-        violated (F, N)."""
+    # ------------------------------------------------------------------------------ gains
+    def candidates(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> Candidates:
+        """Every violated (unary rule's concept, sample) and (multi-concept rule, sample) pair of
+        concepts cT (M, N) and categories y (N,), with their gains; ``codes`` are cT's factor codes
+        when already known."""
+        cT, codes = self._prepare(cT, codes)
+        return self._candidates(cT, y, codes, *self._violated(cT, y, codes))
+
+    def _prepare(self, cT: torch.Tensor, codes: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        cT = cT.contiguous()
+        return cT, (self.graph.factor_codes(cT) if codes is None else codes).contiguous()
+
+    def _violated(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batched lookups: (M, N) concepts with a violated unary rule, (F, N) violated rules."""
         graph = self.graph
-        single, codes = graph.flip_gains_cm(cT, y, codes)
-        unary = single.masked_fill(~graph.unary_lookup(graph.violable_by_concept, cT, y), -math.inf)
-        F = len(graph.multi_rules)
-        violated = graph.lookup(graph.factor_truth, codes, y)[:F] == 0  # (F, N)
-        per_position = [single.index_select(0, graph.factor_variables[:F, j]) for j in range(graph.max_arity)]
-        gains = [sum(per_position[j] for j in range(graph.max_arity) if mask >> j & 1) for mask in self.subset_bits.tolist()]
+        return (graph.unary_lookup(graph.violable_by_concept, cT, y),
+                graph.lookup(graph.factor_truth, codes, y)[: self.num_rules] == 0)
+
+    def _candidates(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor, violable: torch.Tensor,
+                    violated: torch.Tensor) -> Candidates:
+        N = cT.shape[1]
+        concept_keys = violable.view(-1).nonzero().squeeze(1)
+        rule_keys = violated.view(-1).nonzero().squeeze(1)
+        rule, rule_sample = rule_keys // N, rule_keys % N
+        scratch = torch.empty(cT.numel(), dtype=torch.long, device=self.device)
+        gains, subset_gains = self._gains(_Batch(N, cT.view(-1), y, codes.view(-1)), concept_keys, rule, rule_sample, scratch)
+        return Candidates(concept_keys // N, concept_keys % N, gains, rule, rule_sample, subset_gains)
+
+    def _gains(self, batch: _Batch, concept_keys: torch.Tensor, rule: torch.Tensor, rule_sample: torch.Tensor,
+               scratch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Single-flip gains of concept keys (m * N + n) and subset gains (P, T) of rule pairs; each
+        distinct concept key's single-flip gain is computed once."""
+        members = (self.variables.index_select(1, rule) * batch.size + rule_sample).view(-1)  # (R*P,)
+        keys = torch.cat([concept_keys, members])
+        first, chosen = _first_of_each(keys, scratch)
+        slot = torch.empty_like(keys)
+        slot.index_copy_(0, first, torch.arange(len(first), device=self.device))
+        singles = self._single_gains(batch, keys.index_select(0, first)).index_select(0, slot.index_select(0, chosen))
+        per_position = singles[len(concept_keys):].view(self.graph.max_arity, len(rule)).unbind(0)
+        return singles[: len(concept_keys)], self._subset_gains(batch, rule, rule_sample, per_position)
+
+    def _single_gains(self, batch: _Batch, keys: torch.Tensor) -> torch.Tensor:
+        """S(c xor e_m) - S(c) for concept keys m * N + n: the unary change plus each holding
+        factor's change, added in :meth:`FactorGraph.flip_gains_cm`'s order."""
+        tables, N = self.graph.tables(), batch.size
+        small = max(len(batch.concepts), len(batch.codes), tables.unary_by_concept.numel(),
+                    tables.factor_values.numel()) < 2**31
+        index = torch.int32 if small else torch.long  # half the memory traffic of int64 indices
+        keys = keys.to(index)
+        concept = keys // N
+        sample = keys - concept * N
+        y = batch.y.to(index).index_select(0, sample)
+        unary = tables.unary_by_concept
+        column = concept * unary.shape[1] + 2 * y + batch.concepts.index_select(0, keys).to(index)
+        unary = unary.view(-1)
+        gains = unary.index_select(0, column ^ 1) - unary.index_select(0, column)
+        owner, entry = _ragged(self.member_pointers, self.member_counts, concept)
+        code_row = (self.member_factor.to(index) * N).index_select(0, entry)
+        code = batch.codes.index_select(0, code_row + sample.index_select(0, owner)).to(index)
+        values = tables.factor_values
+        start = self.member_row.to(index).index_select(0, entry) + code
+        if len(values) > 1:  # category-dependent tables: the sample's category's block
+            start += (y * (values.shape[1] * values.shape[2])).index_select(0, owner)
+        values = values.view(-1)
+        change = values.index_select(0, start ^ self.member_bit.index_select(0, entry)) - values.index_select(0, start)
+        return gains.index_add_(0, owner, change)
+
+    def _subset_gains(self, batch: _Batch, rule: torch.Tensor, sample: torch.Tensor,
+                      per_position: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """(P, T) gains of every subset mask t + 1 of each rule's concepts, from the single-flip
+        gains of its concepts by position (R x (P,)); -inf where the rule has no such subset."""
+        R = self.graph.max_arity
+        gains = [sum(per_position[j] for j in range(R) if mask >> j & 1) for mask in self.subset_masks]
         interaction = self.interaction()
         if interaction is not None:
-            width = graph.factor_truth.shape[2]
+            width, table = self.graph.factor_truth.shape[2], interaction.view(-1)
+            y = batch.y.index_select(0, sample) if len(interaction) > 1 else None
             for u, t in enumerate(self.multi_bit_subsets):
-                for l in range(self.holder.shape[-1]):
-                    holder = self.holder[:, u, l]
-                    columns = codes.index_select(0, holder) * width + self.holder_bits[:, u, l, None]
-                    gains[t] = gains[t] + graph.lookup(interaction, columns, y, rows=holder)
+                for l in range(self.holder.shape[1]):
+                    holder = self.holder[u, l].index_select(0, rule)
+                    column = batch.codes.index_select(0, holder * batch.size + sample) * width
+                    column += self.holder_bits[u, l].index_select(0, rule)
+                    row = self._row(holder, y, interaction.shape)
+                    gains[t] = gains[t] + table.index_select(0, row * interaction.shape[2] + column)
         for t in self.partial_subsets:  # subsets that some lower-arity rule does not have
-            gains[t] = gains[t] + self.subset_penalty[:, t, None]
-        return unary, gains, violated
+            gains[t] = gains[t] + self.subset_penalty[t].index_select(0, rule)
+        return torch.stack(gains, 1)
 
-    def gains(self, c: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample-major candidates as gains s = S(c xor t) - S(c):
+    @staticmethod
+    def _row(factor: torch.Tensor, y: torch.Tensor | None, shape: torch.Size) -> torch.Tensor:
+        """Row of (category, factor) in factor tables of shape (Kf, F+1, W) seen as rows of W."""
+        return factor if shape[0] == 1 else y * shape[1] + factor
 
-        * ``unary`` (N, M): flipping concept m, where a rule over m alone is violated; -inf elsewhere.
-        * ``multi`` (N, F, T): flipping subset t of the concepts of rule f, where f is violated;
-          -inf where f is satisfied or t does not exist for f's arity.
-        """
-        unary, gains, violated = self.gains_cm(c.T.contiguous(), y)
-        multi = torch.stack(gains, -1).masked_fill(~violated[:, :, None], -math.inf)  # (F, N, T)
-        return unary.T, multi.transpose(0, 1)
+    # ------------------------------------------------------------------------------ flips
+    def subset_members(self, rule: torch.Tensor, subset: torch.Tensor, sample: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (concept, sample) pairs flipped when rule[p] flips its subset number subset[p]
+        (bit mask subset + 1 of its concepts) in sample[p]."""
+        bits = subset.long() + 1
+        chosen = [((bits >> j) & 1).nonzero().squeeze(1) for j in range(self.graph.max_arity)]
+        concepts = [self.variables[j].index_select(0, rule.index_select(0, p)) for j, p in enumerate(chosen)]
+        return torch.cat(concepts), sample.index_select(0, torch.cat(chosen))
 
-    def subset_flips_cm(self, chosen: torch.Tensor, subset: torch.Tensor) -> torch.Tensor:
-        """(M, N) bool: the concepts flipped when each multi-concept rule f with ``chosen[f, n]``
-        flips its subset number ``subset[f, n]`` (the bit mask ``subset + 1`` of its concepts)."""
-        graph = self.graph
-        F = chosen.shape[0]
-        bits = (subset + 1).to(torch.int32)
-        flips = torch.zeros(graph.num_concepts, chosen.shape[1], dtype=torch.int32, device=graph.device)
-        for j in range(graph.max_arity):
-            on = (bits & (1 << j)).bool() & chosen
-            flips.index_add_(0, graph.factor_variables[:F, j], on.to(torch.int32))
-        return flips > 0
+    def flips_cm(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+        """The switch (Algorithm 1): (M, N) bool, concept m of sample n flipped. Each violated rule's
+        best subset (first on ties) is a candidate when its gain is > 0; all candidates apply.
 
-    def subset_concepts(self) -> torch.Tensor:
-        """(F, T, M) bool: the concepts that subset t of multi-concept rule f flips (for valid t)."""
-        graph = self.graph
-        F, T = len(graph.multi_rules), len(self.subset_bits)
-        positions = torch.arange(graph.max_arity, device=graph.device)
-        chosen = ((self.subset_bits[:, None] >> positions) & 1).bool()  # (T, R)
-        chosen = chosen[None] & self.subset_valid[:, :, None]  # (F, T, R)
-        out = torch.zeros(F, T, graph.num_concepts, dtype=torch.long, device=graph.device)
-        target = graph.factor_variables[:F, None, :].expand(-1, T, -1)
-        return out.scatter_add_(2, target, chosen.long()) > 0
+        The gains come from the sparse candidates, unless so many rules are violated that the
+        dense tables of every gain of every sample cost less (:meth:`dense_is_cheaper`); both give
+        the same floats and so the same flips."""
+        (M, N), F = cT.shape, self.num_rules
+        cT, codes = self._prepare(cT, codes)
+        violable, violated = self._violated(cT, y, codes)
+        if self.dense_is_cheaper(violable, violated):
+            return self._dense_flips(cT, y, codes, violable, violated)
+        candidates = self._candidates(cT, y, codes, violable, violated)
+        flips = torch.zeros(M * N, dtype=torch.bool, device=self.device)
+        take = (candidates.concept_gain > 0).nonzero().squeeze(1)
+        flips.index_fill_(0, candidates.concept.index_select(0, take) * N + candidates.concept_sample.index_select(0, take), True)
+        best, subset = candidates.subset_gains.max(1)  # the first best subset of each rule
+        take = (best > 0).nonzero().squeeze(1)
+        concept, sample = self.subset_members(*(v.index_select(0, take) for v in (candidates.rule, subset, candidates.rule_sample)))
+        return flips.index_fill_(0, concept * N + sample, True).view(M, N)
+
+    def dense_is_cheaper(self, violable: torch.Tensor, violated: torch.Tensor) -> bool:
+        """Whether the dense gains cost less than the sparse ones for these violated unary rules'
+        concepts (M, N) and rules (F, N): the sparse cost grows with the concepts to score (each
+        violated rule's and each violated unary rule's), times the rules that hold each."""
+        N = violable.shape[1]
+        needed = int(violable.sum()) + self.graph.max_arity * int(violated.sum())
+        return needed * self.mean_degree * SPARSE_ENTRY_COST > self.dense_work * N
+
+    def _dense_flips(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor, violable: torch.Tensor,
+                     violated: torch.Tensor) -> torch.Tensor:
+        """The switch from the dense gains of every concept and every subset of every rule."""
+        graph, F, R = self.graph, self.num_rules, self.graph.max_arity
+        single = graph.flip_gains_cm(cT, y, codes)[0]
+        flips = violable & (single > 0)
+        if not F:
+            return flips
+        per_position = [single.index_select(0, self.variables[j, :F]) for j in range(R)]
+        interaction, width = self.interaction(), graph.factor_truth.shape[2]
+        for t, mask in enumerate(self.subset_masks):
+            gain = sum(per_position[j] for j in range(R) if mask >> j & 1)
+            if t in self.multi_bit_subsets:
+                u = self.multi_bit_subsets.index(t)
+                for l in range(self.holder.shape[1]):
+                    holder = self.holder[u, l]
+                    columns = codes.index_select(0, holder) * width + self.holder_bits[u, l, :, None]
+                    gain = gain + graph.lookup(interaction, columns, y, rows=holder)
+            if t in self.partial_subsets:
+                gain = gain + self.subset_penalty[t, :, None]
+            if t == 0:
+                best, subset = gain, torch.zeros(gain.shape, dtype=torch.uint8, device=self.device)
+            else:  # the first best subset of each rule
+                subset.masked_fill_(gain > best, t)
+                best = torch.maximum(gain, best)
+        chosen = (best > 0) & violated
+        bits = subset.to(torch.int32) + 1
+        flipped = torch.zeros(cT.shape, dtype=torch.int32, device=self.device)
+        for j in range(R):  # how many chosen subsets flip each concept
+            flipped.index_add_(0, self.variables[j, :F], (chosen & (bits & (1 << j)).bool()).to(torch.int32))
+        return flips | (flipped > 0)
+
+
+class CandidateTable:
+    """The best candidate of every coupled concept and multi-concept rule of every sample, kept
+    current while concepts flip (``iterate``): ``gains`` (N, M + F) holds in column m the gain of
+    concept m where a unary rule over it is violated, in column M + f the best subset gain of rule
+    f where f is violated, -inf elsewhere; ``subset`` (N, F) that best subset.
+
+    Flipping concepts S of a sample changes the single-flip gains of S and of the concepts that
+    share a rule with S (N(S)) and nothing else; a rule's candidate reads the single-flip gains of
+    its concepts and the codes of the rules that hold them, so it changes only when it holds a
+    concept of N(S). Those are all :meth:`flip` recomputes, so a round costs what it changes
+    (plus one max over the candidates of each sample still improving)."""
+
+    def __init__(self, switch: Switch, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor, candidates: Candidates):
+        M, N = cT.shape
+        F = switch.num_rules
+        self.switch, self.cT = switch, cT
+        self.batch = _Batch(N, cT.view(-1), y, codes.view(-1))  # views: flips write through to cT
+        self.num_concepts, self.width = M, M + F
+        self.gains = torch.full((N * self.width,), -math.inf, dtype=candidates.concept_gain.dtype, device=switch.device)
+        small = len(switch.subset_masks) <= 256
+        self.subset = torch.zeros(N * F, dtype=torch.uint8 if small else torch.long, device=switch.device)
+        self.concept_scratch = torch.empty(M * N, dtype=torch.long, device=switch.device)
+        self.rule_scratch = torch.empty(F * N, dtype=torch.long, device=switch.device)
+        coupled = switch.coupled.index_select(0, candidates.concept).nonzero().squeeze(1)
+        concept, sample = candidates.concept.index_select(0, coupled), candidates.concept_sample.index_select(0, coupled)
+        self.gains.index_copy_(0, sample * self.width + concept, candidates.concept_gain.index_select(0, coupled))
+        self._set_rules(candidates.rule, candidates.rule_sample, candidates.subset_gains)
+
+    def _set_rules(self, rule: torch.Tensor, sample: torch.Tensor, subset_gains: torch.Tensor) -> None:
+        best, subset = subset_gains.max(1)  # the first best subset of each rule
+        self.gains.index_copy_(0, sample * self.width + self.num_concepts + rule, best)
+        self.subset.index_copy_(0, sample * self.switch.num_rules + rule, subset.to(self.subset.dtype))
+
+    def best(self, samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The largest candidate gain of each sample and its column (the first on ties)."""
+        return self.gains.view(-1, self.width).index_select(0, samples).max(1)
+
+    def flip(self, column: torch.Tensor, samples: torch.Tensor) -> None:
+        """Apply candidate ``column`` (of :attr:`gains`) to each sample, in the concepts cT, and
+        recompute the candidates that this changes."""
+        switch, graph, batch = self.switch, self.switch.graph, self.batch
+        M, N, F, R = self.num_concepts, batch.size, switch.num_rules, graph.max_arity
+        one = column < M
+        by_rule = (~one).nonzero().squeeze(1)
+        rule, ruled = column.index_select(0, by_rule) - M, samples.index_select(0, by_rule)
+        subset = self.subset.index_select(0, ruled * F + rule)
+        concept, sample = switch.subset_members(rule, subset, ruled)
+        one = one.nonzero().squeeze(1)
+        keys = torch.cat([column.index_select(0, one) * N + samples.index_select(0, one), concept * N + sample])
+        batch.concepts.index_copy_(0, keys, batch.concepts.index_select(0, keys) ^ 1)  # distinct keys
+        # N(S): the concepts of the rules that hold a flipped concept (the flipped ones among them)
+        concept = keys // N
+        owner, entry = _ragged(switch.member_pointers, switch.member_counts, concept)
+        holder, held = switch.member_factor.index_select(0, entry), (keys - concept * N).index_select(0, owner)
+        near = torch.cat([switch.variables[j].index_select(0, holder) * N + held for j in range(R)])
+        if switch.mixed_arity:  # positions beyond a rule's arity hold no concept
+            near = near[(torch.arange(R, device=near.device)[:, None] < switch.arity.index_select(0, holder)).view(-1)]
+        near = near.index_select(0, _first_of_each(near, self.concept_scratch)[0])
+        near_concept = near // N
+        near_sample = near - near_concept * N
+        # the rules that hold a flipped concept: their codes (as FactorGraph.factor_codes) and truth;
+        # +inf marks a violated one until its candidate is recomputed below
+        rule_keys = holder.long() * N + held
+        rule_keys = rule_keys.index_select(0, _first_of_each(rule_keys, self.rule_scratch)[0])
+        rule = rule_keys // N
+        rule_sample = rule_keys - rule * N
+        codes = sum(batch.concepts.index_select(0, switch.variables[j].index_select(0, rule) * N + rule_sample) << j
+                    for j in range(R))
+        batch.codes.index_copy_(0, rule_keys, codes)
+        truth = graph.factor_truth
+        row = switch._row(rule, batch.y.index_select(0, rule_sample) if len(truth) > 1 else None, truth.shape)
+        violated = truth.view(-1).index_select(0, row * truth.shape[2] + codes) == 0
+        mark = torch.full(violated.shape, -math.inf, dtype=self.gains.dtype, device=switch.device).masked_fill_(violated, math.inf)
+        self.gains.index_copy_(0, rule_sample * self.width + M + rule, mark)
+        # the rules that hold a concept of N(S): the violated ones (the others kept their truth) get
+        # their candidates recomputed
+        owner, entry = _ragged(switch.member_pointers, switch.member_counts, near_concept)
+        rule_keys = switch.member_factor.index_select(0, entry).long() * N + near_sample.index_select(0, owner)
+        rule_keys = rule_keys.index_select(0, _first_of_each(rule_keys, self.rule_scratch)[0])
+        rule = rule_keys // N
+        rule_sample = rule_keys - rule * N
+        violated = (self.gains.index_select(0, rule_sample * self.width + M + rule) > -math.inf).nonzero().squeeze(1)
+        rule, rule_sample = rule.index_select(0, violated), rule_sample.index_select(0, violated)
+        # the concepts of N(S) whose unary rule is violated
+        violable = graph.violable_by_concept
+        state = near_concept * violable.shape[1] + 2 * batch.y.index_select(0, near_sample) + batch.concepts.index_select(0, near)
+        self.gains.index_fill_(0, near_sample * self.width + near_concept, -math.inf)
+        near = near[violable.view(-1).index_select(0, state)]
+        concept_gains, subset_gains = switch._gains(batch, near, rule, rule_sample, self.concept_scratch)
+        self.gains.index_copy_(0, (near % N) * self.width + near // N, concept_gains)
+        self._set_rules(rule, rule_sample, subset_gains)
 
 
 _SWITCHES: "weakref.WeakKeyDictionary[FactorGraph, Switch]" = weakref.WeakKeyDictionary()

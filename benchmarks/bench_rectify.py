@@ -3,7 +3,10 @@
 ``--rules cub`` (default): the real CUB rules from the shared annotations (112 concepts, 200
 categories, 14,476 category-concept and 203 concept-concept rules). ``--rules random``: the same
 sizes with concept pairs drawn at random, a much wider concept graph (the worst case for ``map``).
-Run: ``python benchmarks/bench_rectify.py [--rules cub|random] [--device cpu] [--repeats 5]``.
+``--inputs random`` (default): uniform random probabilities, about half of the rules violated;
+``--inputs realistic``: CBM-like explanations (realistic.py: each category's likely concepts with
+3% flipped), a handful of violated rules each, as a concept model produces.
+Run: ``python benchmarks/bench_rectify.py [--rules cub|random] [--inputs random|realistic] [--device cpu] [--repeats 5]``.
 Prints a Markdown table; paste it into the README.
 """
 from __future__ import annotations
@@ -12,7 +15,9 @@ import argparse
 import platform
 import time
 
+import numpy as np
 import torch
+from realistic import likely_concepts, realistic_batch
 
 from again_mln.detection import detect, s_max
 from again_mln.graph import FactorGraph
@@ -35,6 +40,8 @@ def _timed(fn, repeats: int, sync) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", choices=("cub", "random"), default="cub")
+    parser.add_argument("--inputs", choices=("random", "realistic"), default="random")
+    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--repeats", type=int, default=5)
@@ -56,19 +63,23 @@ def main() -> None:
     s_max(graph)
     s_max_s = time.perf_counter() - start
 
-    generator = torch.Generator().manual_seed(0)
-    probs = torch.rand(args.batch, 112, generator=generator).to(graph.device)
-    categories = torch.randint(0, 200, (args.batch,), generator=generator).to(graph.device)
+    if args.inputs == "random":
+        generator = torch.Generator().manual_seed(0)
+        probs = torch.rand(args.batch, graph.num_concepts, generator=generator)
+        categories = torch.randint(0, graph.num_categories, (args.batch,), generator=generator)
+    else:
+        probs, categories = map(torch.from_numpy, realistic_batch(likely_concepts(graph), args.batch, np.random.default_rng(0)))
+    probs, categories = probs.to(graph.device), categories.to(graph.device)
     sync = torch.cuda.synchronize if graph.device.type == "cuda" else (lambda: None)
 
     rows = [("detection only", _timed(lambda: detect(graph, probs, categories, 0.9), args.repeats, sync), None)]
-    for strategy in STRATEGIES:
+    for strategy in args.strategies:
         repeats = 1 if strategy == "map" else args.repeats
         seconds = _timed(lambda: rectify(graph, probs, categories, strategy, 0.9), repeats, sync)
         flagged = rectify(graph, probs, categories, strategy, 0.9).flagged.float().mean().item()
         rows.append((f"detection + {strategy}", seconds, flagged))
 
-    print(f"rules ({args.rules}): {graph}; elimination width {structure(graph.factor_scopes, graph.num_concepts)[1]}; built in {build:.1f} s, "
+    print(f"inputs: {args.inputs}; rules ({args.rules}): {graph}; elimination width {structure(graph.factor_scopes, graph.num_concepts)[1]}; built in {build:.1f} s, "
           f"compiled in {compile_s:.2f} s, S_max for 200 categories in {s_max_s:.2f} s")
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, device {graph.device}, batch {args.batch}\n")

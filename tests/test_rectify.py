@@ -25,9 +25,9 @@ def test_switch_on_the_two_concept_example():
     assert result.mask.tolist() == [[False, True]]
     assert result.rectified.tolist() == [[pytest.approx(0.8), 1.0]]
     assert result.score_before.tolist() == [1.0] and result.score_after.tolist() == [3.0]
-    unary, multi = switch_of(graph).gains(torch.tensor([[1, 0]]), torch.tensor([0]))
-    assert multi[0, 0].tolist() == [1.0, 2.0, -1.0]  # subsets {A}, {B}, {A, B}
-    assert unary[0].tolist() == [-math.inf, -math.inf]  # label(Y) => active(A) holds
+    candidates = switch_of(graph).candidates(torch.tensor([[1], [0]]), torch.tensor([0]))
+    assert candidates.rule.tolist() == [0] and candidates.subset_gains.tolist() == [[1.0, 2.0, -1.0]]  # {A}, {B}, {A, B}
+    assert candidates.concept.tolist() == []  # label(Y) => active(A) holds
 
 
 def test_explanations_that_pass_are_left_alone():
@@ -50,24 +50,30 @@ def _random_case(ruleset, seed):
 def test_switch_gain_equals_the_change_of_score(ruleset, seed):
     graph = FactorGraph(ruleset)
     c, y = _random_case(ruleset, seed)
-    unary, multi = switch_of(graph).gains(c, y)
+    switch = switch_of(graph)
+    candidates = switch.candidates(c.T.contiguous(), y)
     before = graph.score(c, y)
-    for m in range(c.shape[1]):
-        rows = unary[:, m] > -math.inf
-        flipped = c.clone()
-        flipped[:, m] ^= 1
-        np.testing.assert_allclose(unary[rows, m], (graph.score(flipped, y) - before)[rows], atol=1e-3)
-    subsets = switch_of(graph).subset_concepts()  # (F, T, M)
-    for f in range(multi.shape[1]):
-        for t in range(multi.shape[2]):
-            rows = multi[:, f, t] > -math.inf
-            flipped = c ^ subsets[f, t].long()
-            np.testing.assert_allclose(multi[rows, f, t], (graph.score(flipped, y) - before)[rows], atol=1e-3)
-    # only violated rules propose interventions
+    flipped = c[candidates.concept_sample].clone()
+    flipped[torch.arange(len(flipped)), candidates.concept] ^= 1
+    n = candidates.concept_sample
+    np.testing.assert_allclose(candidates.concept_gain, graph.score(flipped, y[n]) - before[n], atol=1e-3)
+    for t in range(candidates.subset_gains.shape[1]):
+        rows = candidates.subset_gains[:, t] > -math.inf
+        rule, n = candidates.rule[rows], candidates.rule_sample[rows]
+        concepts, row = switch.subset_members(rule, torch.full_like(rule, t), torch.arange(len(rule)))
+        flipped = c[n].clone()
+        flipped[row, concepts] ^= 1
+        np.testing.assert_allclose(candidates.subset_gains[rows, t], graph.score(flipped, y[n]) - before[n], atol=1e-3)
+    # only violated rules propose interventions: every violated multi-concept rule, and the concepts
+    # of every violated unary rule
     truth = graph.rule_truth(c, y)
     multi_rules = [i for i, r in enumerate(ruleset.rules) if len(set(r.concept_names())) >= 2]
-    if multi_rules:
-        assert torch.equal((multi > -math.inf).any(-1), truth[:, multi_rules] == 0)
+    assert sorted(map(list, zip(candidates.rule_sample.tolist(), candidates.rule.tolist()))) == \
+        (truth[:, multi_rules] == 0).nonzero().tolist()
+    unary_rules = [i for i, r in enumerate(ruleset.rules) if len(set(r.concept_names())) == 1]
+    concept_of = [ruleset.concept_index[ruleset.rules[i].concept_names()[0]] for i in unary_rules]
+    broken = {(n, concept_of[j]) for n, j in (truth[:, unary_rules] == 0).nonzero().tolist()}
+    assert sorted(zip(candidates.concept_sample.tolist(), candidates.concept.tolist())) == sorted(broken)
 
 
 @settings(max_examples=40, deadline=None)
@@ -77,8 +83,8 @@ def test_iterate_never_lowers_the_score_and_ends_with_no_improving_candidate(rul
     c, y = _random_case(ruleset, seed)
     fixed = iterate(graph, c, y)
     assert (graph.score(fixed, y) >= graph.score(c, y) - 1e-4).all()
-    unary, multi = switch_of(graph).gains(fixed, y)
-    assert (unary <= 1e-4).all() and (multi <= 1e-4).all()
+    candidates = switch_of(graph).candidates(fixed.T.contiguous(), y)
+    assert (candidates.concept_gain <= 1e-4).all() and (candidates.subset_gains <= 1e-4).all()
 
 
 @settings(max_examples=40, deadline=None)
