@@ -180,13 +180,24 @@ class Switch:
                 graph.lookup(graph.factor_truth, codes, y)[: self.num_rules] == 0)
 
     def _candidates(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor, violable: torch.Tensor,
-                    violated: torch.Tensor) -> Candidates:
+                    violated: torch.Tensor, dense: bool = False) -> Candidates:
+        """The candidates of the violated pairs. Their single-flip gains come from ragged gathers
+        over the concepts they need, or (``dense``) from the graph's table of every gain, which
+        costs less when most rules are violated; both are the same floats."""
         N = cT.shape[1]
         concept_keys = violable.view(-1).nonzero().squeeze(1)
         rule_keys = violated.view(-1).nonzero().squeeze(1)
         rule, rule_sample = rule_keys // N, rule_keys % N
-        scratch = torch.empty(cT.numel(), dtype=torch.long, device=self.device)
-        gains, subset_gains = self._gains(_Batch(N, cT.view(-1), y, codes.view(-1)), concept_keys, rule, rule_sample, scratch)
+        batch = _Batch(N, cT.view(-1), y, codes.view(-1))
+        if dense:
+            single = self.graph.flip_gains_cm(cT, y, codes)[0].reshape(-1)
+            gains = single.index_select(0, concept_keys)
+            per_position = tuple(single.index_select(0, self.variables[j].index_select(0, rule) * N + rule_sample)
+                                 for j in range(self.graph.max_arity))
+            subset_gains = self._subset_gains(batch, rule, rule_sample, per_position)
+        else:
+            scratch = torch.empty(cT.numel(), dtype=torch.long, device=self.device)
+            gains, subset_gains = self._gains(batch, concept_keys, rule, rule_sample, scratch)
         return Candidates(concept_keys // N, concept_keys % N, gains, rule, rule_sample, subset_gains)
 
     def _gains(self, batch: _Batch, concept_keys: torch.Tensor, rule: torch.Tensor, rule_sample: torch.Tensor,
@@ -273,9 +284,7 @@ class Switch:
         (M, N), F = cT.shape, self.num_rules
         cT, codes = self._prepare(cT, codes)
         violable, violated = self._violated(cT, y, codes)
-        if self.dense_is_cheaper(violable, violated):
-            return self._dense_flips(cT, y, codes, violable, violated)
-        candidates = self._candidates(cT, y, codes, violable, violated)
+        candidates = self._candidates(cT, y, codes, violable, violated, self.dense_is_cheaper(violable, violated))
         flips = torch.zeros(M * N, dtype=torch.bool, device=self.device)
         take = (candidates.concept_gain > 0).nonzero().squeeze(1)
         flips.index_fill_(0, candidates.concept.index_select(0, take) * N + candidates.concept_sample.index_select(0, take), True)
@@ -291,38 +300,6 @@ class Switch:
         N = violable.shape[1]
         needed = int(violable.sum()) + self.graph.max_arity * int(violated.sum())
         return needed * self.mean_degree * SPARSE_ENTRY_COST > self.dense_work * N
-
-    def _dense_flips(self, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor, violable: torch.Tensor,
-                     violated: torch.Tensor) -> torch.Tensor:
-        """The switch from the dense gains of every concept and every subset of every rule."""
-        graph, F, R = self.graph, self.num_rules, self.graph.max_arity
-        single = graph.flip_gains_cm(cT, y, codes)[0]
-        flips = violable & (single > 0)
-        if not F:
-            return flips
-        per_position = [single.index_select(0, self.variables[j, :F]) for j in range(R)]
-        interaction, width = self.interaction(), graph.factor_truth.shape[2]
-        for t, mask in enumerate(self.subset_masks):
-            gain = sum(per_position[j] for j in range(R) if mask >> j & 1)
-            if t in self.multi_bit_subsets:
-                u = self.multi_bit_subsets.index(t)
-                for l in range(self.holder.shape[1]):
-                    holder = self.holder[u, l]
-                    columns = codes.index_select(0, holder) * width + self.holder_bits[u, l, :, None]
-                    gain = gain + graph.lookup(interaction, columns, y, rows=holder)
-            if t in self.partial_subsets:
-                gain = gain + self.subset_penalty[t, :, None]
-            if t == 0:
-                best, subset = gain, torch.zeros(gain.shape, dtype=torch.uint8, device=self.device)
-            else:  # the first best subset of each rule
-                subset.masked_fill_(gain > best, t)
-                best = torch.maximum(gain, best)
-        chosen = (best > 0) & violated
-        bits = subset.to(torch.int32) + 1
-        flipped = torch.zeros(cT.shape, dtype=torch.int32, device=self.device)
-        for j in range(R):  # how many chosen subsets flip each concept
-            flipped.index_add_(0, self.variables[j, :F], (chosen & (bits & (1 << j)).bool()).to(torch.int32))
-        return flips | (flipped > 0)
 
 
 class CandidateTable:

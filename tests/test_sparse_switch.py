@@ -132,7 +132,7 @@ def test_the_switch_takes_the_dense_gains_only_when_most_rules_are_violated():
     few[(torch.arange(50) + 1) % 30, torch.arange(50)] = 0  # two neighbours off: one rule broken
     violable, violated = switch._violated(few, y, switch.graph.factor_codes(few))
     assert int(violated.sum()) == 50 and not switch.dense_is_cheaper(violable, violated)
-    with mock.patch.object(switch, "_dense_flips", side_effect=AssertionError("dense")):
+    with mock.patch.object(switch.graph, "flip_gains_cm", side_effect=AssertionError("dense")):
         switch.flips_cm(few, y)
         with pytest.raises(AssertionError, match="dense"):
             switch.flips_cm(broken, y)
