@@ -8,7 +8,8 @@ measure every method on the clean test split and under the known and the *unknow
 budget. AGAIN (the factor graph) never sees an attack: it rectifies the CBM's (or CEM's) outputs
 on the same adversarial inputs the plain model receives, and each detector is calibrated on clean
 validation data only; ``auto`` picks the detector whose validation AUROC against *synthetic*
-corruptions (random concept flips) is highest, never looking at an attack.
+corruptions (one flip of the concept the network is least sure of) is highest, never looking at
+an attack.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from again_mln.attacks import EPSILONS, AttackConfig, adversarial_perturbation, attack_dataset, attack_summary, input_bounds
 from again_mln.detection import s_max
-from again_mln.detectors import AUTO, DETECTORS, CalibratedDetector, fixed_detector, select_detectors
+from again_mln.detectors import AUTO, AUTO_CORRUPTION, DETECTORS, CalibratedDetector, fixed_detector, select_detectors
 from again_mln.datasets import DataConfig, load_dataset
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
@@ -251,8 +252,9 @@ def choose_detectors(config: EvaluationConfig, graph: FactorGraph, model: Concep
     info.update(validation_auroc=selection.validation_auroc, validation_sr=selection.validation_sr)
     if selection.auto is not None:
         info["auto"] = selection.auto
-        say("detectors validation AUROC on random flips: " + ", ".join(
-            f"{n} {a:.3f}" for n, a in selection.validation_auroc.items()) + f"; auto -> {selection.auto}")
+        say(f"detectors validation AUROC against a {AUTO_CORRUPTION}: " + ", ".join(
+            f"{n} {a:.3f}" for n, a in selection.validation_auroc[AUTO_CORRUPTION].items())
+            + f"; auto -> {selection.auto}")
     info["thresholds"] = {name: _cutoff_summary(d) for name, d in selection.detectors.items()}
     for name in selection.detectors:
         say(f"calibrate {name}: cutoff {info['thresholds'][name]}, SR {100 * selection.validation_sr[name]:.1f}% "
@@ -403,6 +405,47 @@ class Evaluation:
     runs: list[dict[str, Any]]
     seconds: float
     cpu_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, JSON-ready, so that runs of other seeds can be merged later (:func:`merge_evaluations`)."""
+        return {"config": dataclasses.asdict(self.config), "seconds": self.seconds, "cpu_seconds": self.cpu_seconds,
+                "runs": self.runs, "records": self.records, "curves": self.curves}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Evaluation":
+        """The inverse of :meth:`to_dict`."""
+        try:
+            config = EvaluationConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["config"].items()})
+            return cls(config, list(data["records"]), list(data["curves"]), list(data["runs"]),
+                       float(data["seconds"]), float(data["cpu_seconds"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise AgainError(f"not a saved evaluation ({type(err).__name__}: {err})") from None
+
+
+#: settings that may differ between evaluations merged into one report
+_MERGE_FREE = ("seed", "repeats", "data_root")
+
+
+def merge_evaluations(parts: list[Evaluation]) -> Evaluation:
+    """One evaluation from runs of the same setting with different seeds (e.g. on several
+    machines): records, curves and runs together in seed order, run times summed."""
+    if not parts:
+        raise AgainError("no evaluations to merge")
+    settings = [{k: v for k, v in dataclasses.asdict(p.config).items() if k not in _MERGE_FREE} for p in parts]
+    for other in settings[1:]:
+        differ = [k for k in settings[0] if settings[0][k] != other[k]]
+        if differ:
+            raise AgainError(f"the evaluations differ in {', '.join(differ)}; only seeds may differ")
+    seeds = [run["seed"] for p in parts for run in p.runs]
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise AgainError(f"seed {repeated[0]} appears in more than one evaluation")
+    order = sorted(range(len(parts)), key=lambda i: min(run["seed"] for run in parts[i].runs))
+    merged = [parts[i] for i in order]
+    config = dataclasses.replace(merged[0].config, seed=min(seeds), repeats=len(seeds))
+    return Evaluation(config, [r for p in merged for r in p.records], [c for p in merged for c in p.curves],
+                      [run for p in merged for run in p.runs], sum(p.seconds for p in merged),
+                      sum(p.cpu_seconds for p in merged))
 
 
 def run_evaluation(config: EvaluationConfig, device: str | torch.device = "auto", log: Log | None = None,

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from again_mln.atomic import atomic_path, output_folder, write_text
+from again_mln.errors import AgainError
 from again_mln.experiments import ROC_GRID, Evaluation
 
 #: threshold-free detection metrics of attacked AGAIN records (again_mln.experiments.detection_fields)
@@ -163,6 +164,8 @@ def machine() -> str:
 
 
 def _mean_std(values: Sequence[float], scale: float = 100.0, digits: int = 1) -> str:
+    if not values:
+        return "-"
     mean = f"{scale * float(np.mean(values)):.{digits}f}"
     return mean + (f" ({scale * float(np.std(values, ddof=1)):.{digits}f})" if len(values) > 1 else "")
 
@@ -179,17 +182,20 @@ def accuracy_table(runs: Sequence[dict[str, Any]]) -> str:
 
 
 def selection_table(runs: Sequence[dict[str, Any]]) -> str:
-    """Each candidate detector's validation AUROC against synthetic corruptions and its SR on the
-    clean validation data it was calibrated on, mean (std) over repeats, with ``auto``'s pick."""
-    names = list(dict.fromkeys(n for run in runs for n in run.get("validation_auroc", {})))
-    if not names:
+    """Each candidate detector's validation AUROC against each synthetic corruption and its SR on
+    the clean validation data it was calibrated on, mean (std) over repeats, with ``auto``'s pick
+    (by the first corruption, :data:`again_mln.detectors.AUTO_CORRUPTION`)."""
+    corruptions = list(dict.fromkeys(c for run in runs for c in run.get("validation_auroc", {})))
+    if not corruptions:
         return ""
+    names = list(dict.fromkeys(n for run in runs for c in corruptions for n in run["validation_auroc"].get(c, {})))
     picks = [run["auto"] for run in runs if "auto" in run]
-    lines = ["| detector | validation AUROC (random flips) | validation SR (%) | picked by auto |",
-             "| --- | ---: | ---: | ---: |"]
+    lines = ["| detector | " + " | ".join(f"validation AUROC ({c})" for c in corruptions)
+             + " | validation SR (%) | picked by auto |", "| --- |" + " ---: |" * (len(corruptions) + 2)]
     for name in names:
-        lines.append(f"| {name} | {_mean_std([run['validation_auroc'][name] for run in runs], 1, 3)} | "
-                     f"{_mean_std([run['validation_sr'][name] for run in runs])} | "
+        aurocs = [_mean_std([run["validation_auroc"][c][name] for run in runs
+                             if name in run["validation_auroc"].get(c, {})], 1, 3) for c in corruptions]
+        lines.append(f"| {name} | " + " | ".join(aurocs) + f" | {_mean_std([run['validation_sr'][name] for run in runs])} | "
                      f"{picks.count(name)}/{len(runs) if picks else 0} |")
     return "\n".join(lines)
 
@@ -217,10 +223,10 @@ def markdown_report(evaluation: Evaluation, records: Sequence[dict[str, Any]], c
     lines = [
         f"## Evaluation on {config.dataset}",
         "",
-        *([f"Command: `{command}`", ""] if command else []),
+        *([f"Command: `{line}`" for line in command.splitlines()] + [""] if command else []),
         f"Run time: {evaluation.seconds:.0f} s wall, {evaluation.cpu_seconds:.0f} s CPU on {machine()}.",
         "",
-        f"Repeats: {config.repeats} (seeds {config.seed}..{config.seed + config.repeats - 1}); mean (sample std) "
+        f"Repeats: {config.repeats} (seeds {', '.join(str(run['seed']) for run in evaluation.runs)}); mean (sample std) "
         f"in percent. Samples: {config.n_train or 'all'} generated for training ({config.n_val} of them held out "
         f"for validation), {config.n_test or 'all'} test; CBM trained {config.epochs} epochs.",
         f"Known perturbation: {known.name} (CBM-AT fine-tuned {config.at_epochs} epochs against it at eps "
@@ -233,7 +239,7 @@ def markdown_report(evaluation: Evaluation, records: Sequence[dict[str, Any]], c
         "### Models (clean test accuracy, %)",
         "",
         accuracy_table(evaluation.runs),
-        *(["", "### Detector choice (clean validation vs 2 random concept flips; never an attack)", "", selection]
+        *(["", "### Detector choice (clean validation vs synthetic concept flips; never an attack)", "", selection]
           if selection else []),
         "",
         tables(records),
@@ -348,18 +354,19 @@ def plot(records: Sequence[dict[str, Any]], path: str | os.PathLike, title: str 
 
 def write_reports(evaluation: Evaluation, folder: str | os.PathLike, command: str | None = None,
                   stem: str = "evaluation") -> tuple[list[dict[str, Any]], list[Path]]:
-    """Aggregate and write ``stem``.json/.csv/.md/.png, the run facts ``stem``_runs.json (model
-    accuracies, detector choice and cutoffs per repeat), the mean ROC curves ``stem``_roc.json and
+    """Aggregate and write ``stem``.json/.csv/.md/.png, the whole evaluation ``stem``_raw.json
+    (per-seed records and curves, model accuracies, detector choice and cutoffs per repeat: what
+    :func:`load_evaluation` reads back to merge seeds), the mean ROC curves ``stem``_roc.json and
     their figure ``stem``_roc.png into ``folder``; returns the records and paths."""
     folder = output_folder(folder)
     records = aggregate(evaluation.records)
     paths = [folder / f"{stem}.{ext}" for ext in ("json", "csv", "md", "png")]
-    extra = [folder / f"{stem}_runs.json", folder / f"{stem}_roc.json", folder / f"{stem}_roc.png"]
+    extra = [folder / f"{stem}_raw.json", folder / f"{stem}_roc.json", folder / f"{stem}_roc.png"]
     title = f"{evaluation.config.dataset}: mean over {evaluation.config.repeats} repeat(s)"
     curves = aggregate_curves(evaluation.curves)
     write_text(paths[0], json.dumps(records, indent=1) + "\n")
     write_text(paths[1], csv_text(records))
-    write_text(extra[0], json.dumps(evaluation.runs, indent=1) + "\n")
+    write_text(extra[0], json.dumps({"command": command, **evaluation.to_dict()}) + "\n")
     write_text(extra[1], json.dumps({"one_minus_sr": ROC_GRID.tolist(), "curves": curves}) + "\n")
     plot(records, paths[3], title=title)
     figures = [paths[3].name]
@@ -368,6 +375,20 @@ def write_reports(evaluation: Evaluation, folder: str | os.PathLike, command: st
         figures.append(extra[2].name)
     write_text(paths[2], markdown_report(evaluation, records, command, figures))
     return records, paths + extra[:2] + extra[2:] * bool(curves)
+
+
+def load_evaluation(folder: str | os.PathLike, stem: str = "evaluation") -> tuple[Evaluation, str | None]:
+    """The evaluation that :func:`write_reports` saved in ``folder``, and the command that ran it."""
+    path = Path(folder) / f"{stem}_raw.json"
+    if not path.is_file():
+        raise AgainError(f"{folder} holds no {path.name}: give a folder written by again-mln evaluate")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise AgainError(f"cannot read {path}: {err}") from None
+    if not isinstance(data, dict):
+        raise AgainError(f"{path} is not a saved evaluation")
+    return Evaluation.from_dict(data), data.get("command")
 
 
 def detection_summary(named: dict[str, Sequence[dict[str, Any]]], strategy: str = "map") -> str:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from again_mln.detectors import (AUTO, DETECTORS, SYNTHETIC_FLIPS, apply_flags, calibrate_detector,
+from again_mln.detectors import (AUTO, AUTO_CORRUPTION, CORRUPTIONS, DETECTORS, apply_flags, calibrate_detector,
                                  conformal_cutoff, detector_arrays, detector_scores, fixed_detector, load_detector,
-                                 min_samples, random_flips, select_detectors)
+                                 min_samples, flip_concepts, select_detectors)
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
 from again_mln.logic import And, Implies, Not, Rule, RuleSet, category, concept
@@ -120,25 +120,37 @@ def test_fixed_detector_is_eq_3():
     assert not fixed_detector(g, 0.0).flags(probs, y).any()
 
 
-def test_random_flips_move_exactly_n_concepts_across_one_half():
+@pytest.mark.parametrize("n_flips", [1, 2])
+@pytest.mark.parametrize("choose", ["random", "least-sure"])
+def test_flips_move_exactly_n_concepts_across_one_half(n_flips, choose):
     probs, _ = clean_like(500, 6, graph())
-    flipped = random_flips(probs, SYNTHETIC_FLIPS, torch.Generator().manual_seed(0))
+    flipped = flip_concepts(probs, n_flips, torch.Generator().manual_seed(0), choose)
     moved = (flipped > 0.5) != (probs > 0.5)
-    assert (moved.sum(1) == SYNTHETIC_FLIPS).all()
+    assert (moved.sum(1) == n_flips).all()
     assert torch.equal(flipped[~moved], probs[~moved])
-    again = random_flips(probs, SYNTHETIC_FLIPS, torch.Generator().manual_seed(0))
+    again = flip_concepts(probs, n_flips, torch.Generator().manual_seed(0), choose)
     assert torch.equal(flipped, again)
+
+
+def test_least_sure_flips_take_the_concepts_nearest_one_half():
+    probs = torch.tensor([[0.9, 0.45, 0.02, 0.7], [0.51, 0.99, 0.3, 0.2]])
+    flipped = flip_concepts(probs, 2, torch.Generator().manual_seed(0), "least-sure")
+    moved = (flipped > 0.5) != (probs > 0.5)
+    assert moved.tolist() == [[False, True, False, True], [True, False, True, False]]
+    with pytest.raises(AgainError, match="least-sure"):
+        flip_concepts(probs, 1, torch.Generator(), "nearest")
 
 
 def test_selection_picks_the_best_validation_auroc_and_names_it_first():
     g = graph()
     probs, y = clean_like(400, 7, g)
     selection = select_detectors((AUTO, "paper"), g, probs, y, 0.9)
-    assert set(selection.validation_auroc) == set(DETECTORS)
-    assert selection.auto == max(DETECTORS, key=lambda n: selection.validation_auroc[n])
+    assert set(selection.validation_auroc) == set(CORRUPTIONS)
+    assert all(set(aurocs) == set(DETECTORS) for aurocs in selection.validation_auroc.values())
+    assert selection.auto == max(DETECTORS, key=lambda n: selection.validation_auroc[AUTO_CORRUPTION][n])
     assert list(selection.detectors)[0] == selection.auto and "paper" in selection.detectors
     only = select_detectors(("paper",), g, probs, y, 0.9)
-    assert only.auto is None and list(only.detectors) == ["paper"] and set(only.validation_auroc) == {"paper"}
+    assert only.auto is None and list(only.detectors) == ["paper"] and set(only.validation_auroc[AUTO_CORRUPTION]) == {"paper"}
     with pytest.raises(AgainError, match="unknown detector"):
         select_detectors(("magic",), g, probs, y, 0.9)
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from again_mln.errors import AgainError
+from again_mln.detectors import AUTO_CORRUPTION
 from again_mln.experiments import EvaluationConfig, evaluation_config, run_evaluation
 from again_mln.reporting import aggregate, csv_text, metric_table, write_reports
 
@@ -73,7 +74,8 @@ def test_detectors_meet_the_target_on_validation_and_accuracies_are_reported(eva
     assert [run["seed"] for run in evaluation.runs] == [0, 1]
     for run in evaluation.runs:
         assert all(sr >= 0.9 for sr in run["validation_sr"].values())
-        assert run["auto"] == max(run["validation_auroc"], key=run["validation_auroc"].get)
+        aurocs = run["validation_auroc"][AUTO_CORRUPTION]
+        assert run["auto"] == max(aurocs, key=aurocs.get)
         assert set(run["accuracy"]) == {"cbm", "cbm-at"}
         assert all(0.0 <= v <= 1.0 for acc in run["accuracy"].values() for v in acc.values())
 
@@ -104,6 +106,61 @@ def test_reports_are_written(evaluation, tmp_path):
     assert "### Models (clean test accuracy, %)" in text and "| CBM-AT |" in text and "picked by auto" in text
     roc = json.loads((tmp_path / "evaluation_roc.json").read_text())
     assert len(roc["one_minus_sr"]) == len(roc["curves"][0]["ir"])
+
+
+def _one_seed(evaluation, seed):
+    import dataclasses
+
+    from again_mln.experiments import Evaluation
+
+    pick = [r for r in evaluation.records if r["seed"] == seed]
+    return Evaluation(dataclasses.replace(evaluation.config, seed=seed, repeats=1), pick,
+                      [c for c in evaluation.curves if c["seed"] == seed],
+                      [run for run in evaluation.runs if run["seed"] == seed], 10.0 + seed, 5.0 + seed)
+
+
+def test_seeds_run_apart_merge_into_the_report_of_one_run(evaluation, tmp_path):
+    """Seeds evaluated separately (say, on two machines) and merged give the same tables as one
+    run over both seeds; the merged report names every command."""
+    from click.testing import CliRunner
+
+    from again_mln.cli import main
+    from again_mln.reporting import load_evaluation
+
+    for seed in (1, 0):
+        write_reports(_one_seed(evaluation, seed), tmp_path / f"seed{seed}", command=f"again-mln evaluate --seed {seed}")
+    loaded, command = load_evaluation(tmp_path / "seed1")
+    assert command == "again-mln evaluate --seed 1" and loaded.config == _one_seed(evaluation, 1).config
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "seed1"), str(tmp_path / "seed0"),
+                                       "-o", str(tmp_path / "both")])
+    assert result.exit_code == 0, result.output
+    merged, _ = load_evaluation(tmp_path / "both")
+    assert [run["seed"] for run in merged.runs] == [0, 1] and merged.config.repeats == 2
+    assert merged.seconds == 21.0 and merged.config == evaluation.config
+    assert json.loads((tmp_path / "both" / "evaluation.json").read_text()) == aggregate(evaluation.records)
+    text = (tmp_path / "both" / "evaluation.md").read_text()
+    assert "`again-mln evaluate --seed 0`" in text and "`again-mln evaluate --seed 1`" in text
+    assert "(seeds 0, 1)" in text
+
+
+def test_merging_refuses_other_settings_and_repeated_seeds(evaluation, tmp_path):
+    import dataclasses
+
+    from again_mln.experiments import merge_evaluations
+
+    zero, one = _one_seed(evaluation, 0), _one_seed(evaluation, 1)
+    with pytest.raises(AgainError, match="seed 0 appears in more than one"):
+        merge_evaluations([zero, zero])
+    other = dataclasses.replace(one, config=dataclasses.replace(one.config, epochs=7))
+    with pytest.raises(AgainError, match="differ in epochs"):
+        merge_evaluations([zero, other])
+    (tmp_path / "empty").mkdir()
+    from again_mln.reporting import load_evaluation
+    with pytest.raises(AgainError, match="holds no evaluation_raw.json"):
+        load_evaluation(tmp_path / "empty")
+    (tmp_path / "empty" / "evaluation_raw.json").write_text("[1, 2]")
+    with pytest.raises(AgainError, match="not a saved evaluation"):
+        load_evaluation(tmp_path / "empty")
 
 
 def test_presets_and_validation():

@@ -28,6 +28,7 @@ COMMANDS = {
     "predict": "again_mln.cli.predict:predict_command",
     "attack": "again_mln.cli.attack:attack_command",
     "evaluate": "again_mln.cli.evaluate:evaluate_command",
+    "report": "again_mln.cli.report:report_command",
     "intervene": "again_mln.cli.intervene:intervene_command",
     "data": "again_mln.cli.data:data_command",
 }

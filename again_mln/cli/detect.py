@@ -22,7 +22,7 @@ from again_mln.detectors import AUTO, DETECTORS
 @click.option("--target-sr", default=0.98, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Pass rate on the clean predictions that the calibration guarantees.")
 @click.option("--detector", default=None, type=click.Choice(DETECTORS + (AUTO,)),
-              help="Detector [auto with --calibrate: best validation AUROC against random concept flips; "
+              help="Detector [auto with --calibrate: best validation AUROC against a flip of the least sure concept; "
                    "else paper at --threshold].")
 @click.option("--threshold", default=0.9, show_default=True, type=click.FloatRange(0, 1),
               help="The paper's relaxation d when not calibrated.")
@@ -39,7 +39,7 @@ def detect_command(preds, mln_path, categories_path, clean_path, target_sr, dete
 
     from again_mln.atomic import save_npz
     from again_mln.cache import compiled_graph
-    from again_mln.detectors import detector_arrays, fixed_detector, select_detectors
+    from again_mln.detectors import AUTO_CORRUPTION, detector_arrays, fixed_detector, select_detectors
     from again_mln.errors import AgainError
     from again_mln.inputs import load_predictions
 
@@ -57,8 +57,8 @@ def detect_command(preds, mln_path, categories_path, clean_path, target_sr, dete
         note = (f"{chosen.name}, calibrated on {len(clean)} clean explanations for SR >= {target_sr:g} "
                 f"(validation SR {100 * selection.validation_sr[chosen.name]:.1f}%)")
         if selection.auto is not None:
-            note += "; auto chose it by validation AUROC against random flips: " + ", ".join(
-                f"{n} {a:.3f}" for n, a in selection.validation_auroc.items())
+            note += f"; auto chose it by validation AUROC against a {AUTO_CORRUPTION}: " + ", ".join(
+                f"{n} {a:.3f}" for n, a in selection.validation_auroc[AUTO_CORRUPTION].items())
     raw = chosen.raw_scores(probs, categories)
     scores = chosen.relative(raw, categories)
     flags = scores <= 0

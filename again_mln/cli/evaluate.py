@@ -44,7 +44,8 @@ def _detectors(value: str | None) -> tuple[str, ...] | None:
               help="Calibrate the detectors on clean validation data for this pass rate (e.g. 0.98).")
 @click.option("--detector", "detectors", callback=lambda c, p, v: _detectors(v), default=None,
               help=f"Detectors to compare, comma-separated, from {', '.join(DETECTORS)}, or auto (the best "
-                   "validation AUROC against random concept flips) [auto; paper when not calibrated].")
+                   "validation AUROC against a flip of the concept the network is least sure of) [auto; paper when "
+                   "not calibrated].")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Detection relaxation d when not calibrated.")
 @click.option("--strategy", "strategies", type=click.Choice(STRATEGIES), multiple=True,
