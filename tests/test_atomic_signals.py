@@ -20,8 +20,10 @@ with atomic_path(sys.argv[1]) as tmp, open(tmp, "wb") as handle:
     handle.write(b"x" * 1024)
     handle.flush()
     print("writing", flush=True)
-    for _ in range(6000):  # about a minute of writing 1 MiB blocks, far longer than the test waits
-        handle.write(bytes(1 << 20))
+    # about a minute of 256 KiB blocks, far longer than the test waits; 1 MiB blocks filled the page
+    # cache so fast on a busy disk that one write, and the signal handler after it, stalled for 30 s
+    for _ in range(6000):
+        handle.write(bytes(1 << 18))
         time.sleep(0.01)
 """
 
@@ -34,7 +36,7 @@ def test_a_signal_during_a_large_write_removes_the_temporary_file(tmp_path, sign
     time.sleep(0.3)
     assert len(list(tmp_path.iterdir())) == 1  # the temporary file, growing
     process.send_signal(signum)
-    _, stderr = process.communicate(timeout=30)
+    _, stderr = process.communicate(timeout=90)
     assert process.returncode != 0
     if signum != signal.SIGINT:
         assert process.returncode == 128 + signum and "Traceback" not in stderr
