@@ -34,7 +34,7 @@ from torch import Tensor
 from again_mln.detection import calibrate_threshold, check_threshold, detection_margins
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
-from again_mln.metrics import auroc
+from again_mln.metrics import auroc, auroc_stderr
 from again_mln.rectify import RectifyResult, rectify
 from again_mln.validation import binarize, check_probabilities
 
@@ -223,12 +223,22 @@ class Selection:
     auto: str | None  # the detector ``auto`` picked, if asked for
 
 
+def auto_pick(aurocs: dict[str, float], n: int) -> str:
+    """The first detector (in :data:`DETECTORS` order, the paper's first) whose validation AUROC
+    is within one standard error of the best one (:func:`again_mln.metrics.auroc_stderr`, ``n``
+    clean and ``n`` corrupted explanations): a detector replaces an earlier one only when the
+    validation data say it is better by more than the draw of samples."""
+    best = max(aurocs.values())
+    margin = auroc_stderr(best, n, n)
+    return next(name for name in DETECTORS if name in aurocs and aurocs[name] >= best - margin)
+
+
 def select_detectors(names: Sequence[str], graph: FactorGraph, concept_probs, categories, target_sr: float,
                      lam: float = 1.0, seed: int = 0) -> Selection:
     """Calibrate ``names`` on clean validation explanations and measure each one's AUROC of these
     clean explanations against the same ones under each of :data:`CORRUPTIONS`; ``auto`` among
-    ``names`` stands for the candidate (of all :data:`DETECTORS`) with the highest AUROC under
-    :data:`AUTO_CORRUPTION`, ties to the earlier in DETECTORS. No attack is ever involved."""
+    ``names`` stands for the candidate (of all :data:`DETECTORS`) picked by :func:`auto_pick`
+    under :data:`AUTO_CORRUPTION`. No attack is ever involved."""
     bad = [n for n in names if n not in DETECTORS + (AUTO,)]
     if bad or not names:
         raise AgainError(f"unknown detector {bad[0] if bad else ''!r}; expected one of {', '.join(DETECTORS + (AUTO,))}")
@@ -243,7 +253,7 @@ def select_detectors(names: Sequence[str], graph: FactorGraph, concept_probs, ca
         corrupted = flip_concepts(probs, n_flips, generator, choose)
         aurocs[corruption] = {n: auroc(clean[n], d.scores(corrupted, y).cpu()) for n, d in calibrated.items()}
     rates = {n: 1.0 - float(d.flags(probs, y).double().mean()) for n, d in calibrated.items()}
-    pick = max(candidates, key=lambda n: aurocs[AUTO_CORRUPTION][n]) if AUTO in names else None
+    pick = auto_pick(aurocs[AUTO_CORRUPTION], len(probs)) if AUTO in names else None
     keep = dict.fromkeys(pick if n == AUTO else n for n in names)
     return Selection({n: calibrated[n] for n in keep}, aurocs, rates, pick)
 

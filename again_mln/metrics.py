@@ -112,6 +112,18 @@ def auroc(clean_scores, attacked_scores) -> float:
     return float((above + 0.5 * tied).sum() / (len(clean) * len(attacked)))
 
 
+def auroc_stderr(value: float, n_clean: int, n_attacked: int) -> float:
+    """Standard error of an AUROC ``value`` measured on ``n_clean`` and ``n_attacked`` scores
+    (Hanley and McNeil, Radiology 1982): how far apart two detectors' AUROCs must be before the
+    difference means more than the draw of samples."""
+    if n_clean < 1 or n_attacked < 1:
+        raise AgainError("an AUROC standard error needs at least one clean and one attacked score")
+    a = min(max(value, 0.0), 1.0)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_attacked - 1) * (q1 - a * a) + (n_clean - 1) * (q2 - a * a)) / (n_clean * n_attacked)
+    return math.sqrt(max(var, 0.0))
+
+
 def sr_cutoff(clean_scores, sr: float) -> float:
     """The largest cutoff that still passes (score > cutoff) a fraction ``sr`` of these clean
     scores, returned as the passing score at the target's rank: flag where score < it."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from again_mln.detectors import (AUTO, AUTO_CORRUPTION, CORRUPTIONS, DETECTORS, apply_flags, calibrate_detector,
+from again_mln.detectors import (AUTO, auto_pick, AUTO_CORRUPTION, CORRUPTIONS, DETECTORS, apply_flags, calibrate_detector,
                                  conformal_cutoff, detector_arrays, detector_scores, fixed_detector, load_detector,
                                  min_samples, flip_concepts, select_detectors)
 from again_mln.errors import AgainError
@@ -141,13 +141,20 @@ def test_least_sure_flips_take_the_concepts_nearest_one_half():
         flip_concepts(probs, 1, torch.Generator(), "nearest")
 
 
-def test_selection_picks_the_best_validation_auroc_and_names_it_first():
+def test_auto_leaves_the_paper_only_for_a_clear_validation_gain():
+    assert auto_pick({"paper": 0.950, "confidence": 0.953, "map-gap": 0.951}, 2000) == "paper"  # within noise
+    assert auto_pick({"paper": 0.900, "confidence": 0.960, "weighted-damage": 0.958}, 2000) == "confidence"
+    assert auto_pick({"paper": 0.90, "confidence": 0.91}, 50) == "paper"  # few samples: no clear gain
+    assert auto_pick({"map-gap": 0.8, "weighted-damage": 0.99}, 2000) == "weighted-damage"
+
+
+def test_selection_measures_every_corruption_and_names_auto_first():
     g = graph()
     probs, y = clean_like(400, 7, g)
     selection = select_detectors((AUTO, "paper"), g, probs, y, 0.9)
     assert set(selection.validation_auroc) == set(CORRUPTIONS)
     assert all(set(aurocs) == set(DETECTORS) for aurocs in selection.validation_auroc.values())
-    assert selection.auto == max(DETECTORS, key=lambda n: selection.validation_auroc[AUTO_CORRUPTION][n])
+    assert selection.auto == auto_pick(selection.validation_auroc[AUTO_CORRUPTION], len(probs))
     assert list(selection.detectors)[0] == selection.auto and "paper" in selection.detectors
     only = select_detectors(("paper",), g, probs, y, 0.9)
     assert only.auto is None and list(only.detectors) == ["paper"] and set(only.validation_auroc[AUTO_CORRUPTION]) == {"paper"}

@@ -94,6 +94,21 @@ def test_auroc_on_hand_made_scores():
         auroc([], [1.0])
 
 
+def test_auroc_standard_error_matches_the_spread_of_repeated_draws():
+    from again_mln.metrics import auroc, auroc_stderr
+
+    assert auroc_stderr(0.5, 1, 1) == pytest.approx(0.5)
+    n = 300  # at 0.5 it is the Mann-Whitney null spread sqrt((n1 + n2 + 1) / (12 n1 n2)), up to O(1/n)
+    assert auroc_stderr(0.5, n, n) == pytest.approx(math.sqrt((2 * n + 1) / (12 * n * n)), rel=0.01)
+    assert auroc_stderr(1.0, n, n) == 0.0
+    rng = np.random.default_rng(0)
+    draws = [auroc(rng.normal(1.5, 1, 200), rng.normal(0, 1, 200)) for _ in range(400)]
+    value = float(np.mean(draws))
+    assert auroc_stderr(value, 200, 200) == pytest.approx(np.std(draws, ddof=1), rel=0.15)
+    with pytest.raises(AgainError, match="standard error"):
+        auroc_stderr(0.7, 0, 5)
+
+
 def test_ir_at_sr_reads_the_operating_point_off_the_clean_scores():
     from again_mln.metrics import ir_at_sr, sr_cutoff
 
