@@ -39,13 +39,13 @@ from again_mln.rectify import RectifyResult, rectify
 from again_mln.validation import binarize, check_probabilities
 
 DETECTORS = ("paper", "per-category", "confidence", "map-gap", "weighted-damage")
-#: stands for the detector with the best validation AUROC against synthetic corruptions
+#: stands for the detector :func:`auto_pick` chooses by validation AUROC against a synthetic corruption
 AUTO = "auto"
 #: the synthetic corruptions of clean validation explanations that detectors are compared on:
 #: name -> (concepts flipped per explanation, which ones; see :func:`flip_concepts`). ``auto``
-#: ranks by the first: two random flips break heavy rules so often that every detector scores
-#: ~0.996 on Synthetic-MNIST and the ranking is noise, while one flip of the concept the network
-#: is least sure of is the smallest corruption, the one any small perturbation of the input makes first
+#: ranks by the first, the smallest corruption (one concept, the one the network is least sure
+#: of); two random flips break heavy rules so often that every detector scores ~0.996 on
+#: Synthetic-MNIST, and they are kept only as a report (docs/method.md, "Detectors")
 CORRUPTIONS = {"least-sure flip": (1, "least-sure"), "2 random flips": (2, "random")}
 AUTO_CORRUPTION = next(iter(CORRUPTIONS))
 #: clamp for log p so a saturated probability cannot give -inf
