@@ -1,5 +1,8 @@
-"""The one place that turns a user's device name into a torch device."""
+"""The one place that turns a user's device name into a torch device, and says what ran."""
 from __future__ import annotations
+
+import os
+import platform
 
 import torch
 
@@ -18,3 +21,14 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise AgainError("device 'cuda' requested but no CUDA device is available")
     return resolved
+
+
+def describe_machine(device: str | torch.device | None = "cpu") -> str:
+    """One line saying where a measurement ran (CPU, torch threads, the GPU when ``device`` is
+    one), taken when it runs so that a report merged later still says how each part ran."""
+    line = (f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
+    resolved = torch.device(device) if device is not None else torch.device("cpu")
+    if resolved.type == "cuda":
+        line += f", GPU {torch.cuda.get_device_name(resolved)}"
+    return line

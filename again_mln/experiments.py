@@ -30,7 +30,7 @@ from again_mln.detectors import AUTO, AUTO_CORRUPTION, DETECTORS, CalibratedDete
 from again_mln.datasets import DataConfig, load_dataset
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
-from again_mln.devices import resolve_device
+from again_mln.devices import describe_machine, resolve_device
 from again_mln.graph import FactorGraph
 from again_mln.learning import learn_weights
 from again_mln.logic import RuleSet
@@ -462,7 +462,7 @@ def run_evaluation(config: EvaluationConfig, device: str | torch.device = "auto"
         rows, seed_curves, setup = run_repeat(config, seed, dev, log, progress)
         records += rows
         curves += seed_curves
-        runs.append({**setup.info, "seconds": time.perf_counter() - began})
+        runs.append({**setup.info, "seconds": time.perf_counter() - began, "machine": describe_machine(dev)})
         if keep is not None:
             keep(setup)
     return Evaluation(config, records, curves, runs, time.perf_counter() - start, time.process_time() - cpu)

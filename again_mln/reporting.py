@@ -7,12 +7,10 @@ import csv
 import io
 import json
 import os
-import platform
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-import torch
 
 from again_mln.atomic import atomic_path, output_folder, write_text
 from again_mln.errors import AgainError
@@ -156,13 +154,6 @@ def tables(records: Sequence[dict[str, Any]]) -> str:
     return "\n\n".join(parts)
 
 
-def machine() -> str:
-    """One line describing where the run happened."""
-    cpus = os.cpu_count()
-    return (f"{platform.machine()}, {cpus} CPU cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"Python {platform.python_version()}")
-
-
 def _mean_std(values: Sequence[float], scale: float = 100.0, digits: int = 1) -> str:
     if not values:
         return "-"
@@ -224,7 +215,8 @@ def markdown_report(evaluation: Evaluation, records: Sequence[dict[str, Any]], c
         f"## Evaluation on {config.dataset}",
         "",
         *([f"Command: `{line}`" for line in command.splitlines()] + [""] if command else []),
-        f"Run time: {evaluation.seconds:.0f} s wall, {evaluation.cpu_seconds:.0f} s CPU on {machine()}.",
+        f"Run time: {evaluation.seconds:.0f} s wall, {evaluation.cpu_seconds:.0f} s CPU on "
+        + "; ".join(dict.fromkeys(run["machine"] for run in evaluation.runs)) + ".",
         "",
         f"Repeats: {config.repeats} (seeds {', '.join(str(run['seed']) for run in evaluation.runs)}); mean (sample std) "
         f"in percent. Samples: {config.n_train or 'all'} generated for training ({config.n_val} of them held out "

@@ -281,7 +281,7 @@ class Switch:
         The gains come from the sparse candidates, unless so many rules are violated that the
         dense tables of every gain of every sample cost less (:meth:`dense_is_cheaper`); both give
         the same floats and so the same flips."""
-        (M, N), F = cT.shape, self.num_rules
+        M, N = cT.shape
         cT, codes = self._prepare(cT, codes)
         violable, violated = self._violated(cT, y, codes)
         candidates = self._candidates(cT, y, codes, violable, violated, self.dense_is_cheaper(violable, violated))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -103,11 +102,10 @@ def main() -> None:
     warm = rectify(args.startup_rows)[0]
     rows = [(n, *rectify(n)) for n in args.sizes]
 
-    import torch
+    from again_mln.devices import describe_machine  # after the timed runs: it imports torch
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} "
-          f"threads), load average {os.getloadavg()[0]:.1f}, no GPU; strategy {args.strategy}, {WRONG:.0%} of concepts wrong; "
-          f"start-up: fastest of {args.repeats} runs, sizes: one run each\n")
+    print(f"machine: {describe_machine()}, load average {os.getloadavg()[0]:.1f}, no GPU; strategy {args.strategy}, "
+          f"{WRONG:.0%} of concepts wrong; start-up: fastest of {args.repeats} runs, sizes: one run each\n")
     print("| measurement | value |")
     print("| --- | ---: |")
     print(f"| `python -c 'import torch'` | {torch_import:.2f} s |")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import time
 
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from again_mln.detection import detect, s_max
+from again_mln.devices import describe_machine
 from again_mln.graph import FactorGraph
 from again_mln.inference import max_score, plan
 from again_mln.inference.rings import MaxRing
@@ -150,8 +150,7 @@ def main() -> None:
 
     point = measure(args.concepts, args.categories, args.category_rules, args.concept_rules, tuple(args.strategies),
                     args.s_max_categories)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} "
-          f"threads), load average {os.getloadavg()[0]:.1f}, no GPU\n")
+    print(f"machine: {describe_machine()}, load average {os.getloadavg()[0]:.1f}, no GPU\n")
     print(f"rules: {args.concepts:,} concepts, {args.categories:,} categories, {args.category_rules:,} category-concept "
           f"and {args.concept_rules:,} concept-concept rules (generated in {point['generate']:.1f} s)\n")
     print("| step | value |")
