@@ -98,18 +98,48 @@ class _Terminated(SystemExit):
     """SIGTERM/SIGHUP turned into an exception, so the temporary file is removed on the way out."""
 
 
-def _terminate(signum: int, frame: object) -> None:
+class _Held:
+    """Signals that arrive between creating a temporary file and the ``finally`` that removes it
+    are held back and raised once that ``finally`` is in place (main thread only, where the
+    handlers run)."""
+
+    pending: list[int] | None = None
+
+    @classmethod
+    def hold(cls) -> None:
+        if threading.current_thread() is threading.main_thread():
+            cls.pending = []
+
+    @classmethod
+    def release(cls) -> None:
+        pending, cls.pending = cls.pending, None
+        if pending:
+            _raise_for(pending[0])
+
+
+def _raise_for(signum: int) -> None:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise _Terminated(128 + signum)
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    if _Held.pending is not None:
+        _Held.pending.append(signum)
+        return
+    _raise_for(signum)
 
 
 @contextlib.contextmanager
 def cleanup_on_signals() -> Iterator[None]:
     """Within the block SIGTERM/SIGHUP raise (like Ctrl-C does), so ``finally`` clauses that remove
-    temporary files run on those signals too."""
+    temporary files run on those signals too; Ctrl-C keeps raising KeyboardInterrupt, but can be
+    held back like them (:class:`_Held`) unless someone else installed its handler."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set in the main thread
         return
-    previous = {s: signal.signal(s, _terminate) for s in _SIGNALS}
+    ours = _SIGNALS + ((signal.SIGINT,) if signal.getsignal(signal.SIGINT) is signal.default_int_handler else ())
+    previous = {s: signal.signal(s, _on_signal) for s in ours}
     try:
         yield
     finally:
@@ -126,14 +156,17 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     target = check_target(target)
     with cleanup_on_signals():
+        _Held.hold()  # a signal before the ``try`` below would leave the temporary file behind
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=suffix or target.suffix[:16],
                                        dir=target.parent)
         except OSError as err:
+            _Held.release()
             raise AgainError(f"{short(str(target))}: cannot write there ({err.strerror})") from None
         os.close(fd)
         tmp_path = Path(tmp)
         try:
+            _Held.release()  # a signal that came meanwhile is raised here, inside the ``try``
             os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs should look like any other file
             yield tmp_path
             os.replace(tmp_path, target)

@@ -43,6 +43,28 @@ def test_a_signal_during_a_large_write_removes_the_temporary_file(tmp_path, sign
     assert list(tmp_path.iterdir()) == []
 
 
+EARLY = """
+import os, signal, sys, tempfile
+from again_mln.atomic import atomic_path
+real = tempfile.mkstemp
+def mkstemp(*args, **kwargs):
+    made = real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGTERM)  # the moment the temporary file exists
+    return made
+tempfile.mkstemp = mkstemp
+with atomic_path(sys.argv[1]) as tmp:
+    tmp.write_text("never")
+"""
+
+
+def test_a_signal_right_after_the_temporary_file_is_made_removes_it(tmp_path):
+    """The signal comes before the clean-up is in place; it must wait for it, not skip it."""
+    process = subprocess.run([sys.executable, "-c", EARLY, str(tmp_path / "out.txt")], capture_output=True,
+                             text=True, timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, process.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def _wait_for_temporary(folder: Path, process: subprocess.Popen, seconds: float = 120) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and process.poll() is None:
