@@ -7,9 +7,9 @@ detection relaxation d (fixed, or calibrated on the clean validation part for a 
 measure every method on the clean test split and under the known and the *unknown* attacks at each
 budget. AGAIN (the factor graph) never sees an attack: it rectifies the CBM's (or CEM's) outputs
 on the same adversarial inputs the plain model receives, and each detector is calibrated on clean
-validation data only; ``auto`` picks the detector whose validation AUROC against *synthetic*
-corruptions (one flip of the concept the network is least sure of) is highest, never looking at
-an attack.
+validation data only; ``auto`` picks a detector by its validation AUROC against a *synthetic*
+corruption (one flip of the concept the network is least sure of; docs/method.md, "Detectors"),
+never looking at an attack.
 """
 from __future__ import annotations
 
@@ -418,7 +418,7 @@ class Evaluation:
             config = EvaluationConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["config"].items()})
             return cls(config, list(data["records"]), list(data["curves"]), list(data["runs"]),
                        float(data["seconds"]), float(data["cpu_seconds"]))
-        except (KeyError, TypeError, ValueError) as err:
+        except (AttributeError, KeyError, TypeError, ValueError) as err:
             raise AgainError(f"not a saved evaluation ({type(err).__name__}: {err})") from None
 
 

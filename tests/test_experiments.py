@@ -157,9 +157,10 @@ def test_merging_refuses_other_settings_and_repeated_seeds(evaluation, tmp_path)
     from again_mln.reporting import load_evaluation
     with pytest.raises(AgainError, match="holds no evaluation_raw.json"):
         load_evaluation(tmp_path / "empty")
-    (tmp_path / "empty" / "evaluation_raw.json").write_text("[1, 2]")
-    with pytest.raises(AgainError, match="not a saved evaluation"):
-        load_evaluation(tmp_path / "empty")
+    for text in ("[1, 2]", '{"config": 3}', '{"config": {"dataset": "ews", "colour": 1}}'):
+        (tmp_path / "empty" / "evaluation_raw.json").write_text(text)
+        with pytest.raises(AgainError, match="not a saved evaluation"):
+            load_evaluation(tmp_path / "empty")
 
 
 def test_presets_and_validation():
