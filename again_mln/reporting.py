@@ -155,8 +155,6 @@ def tables(records: Sequence[dict[str, Any]]) -> str:
 
 
 def _mean_std(values: Sequence[float], scale: float = 100.0, digits: int = 1) -> str:
-    if not values:
-        return "-"
     mean = f"{scale * float(np.mean(values)):.{digits}f}"
     return mean + (f" ({scale * float(np.std(values, ddof=1)):.{digits}f})" if len(values) > 1 else "")
 
@@ -179,13 +177,12 @@ def selection_table(runs: Sequence[dict[str, Any]]) -> str:
     corruptions = list(dict.fromkeys(c for run in runs for c in run.get("validation_auroc", {})))
     if not corruptions:
         return ""
-    names = list(dict.fromkeys(n for run in runs for c in corruptions for n in run["validation_auroc"].get(c, {})))
+    names = list(dict.fromkeys(n for run in runs for n in run["validation_auroc"][corruptions[0]]))
     picks = [run["auto"] for run in runs if "auto" in run]
     lines = ["| detector | " + " | ".join(f"validation AUROC ({c})" for c in corruptions)
              + " | validation SR (%) | picked by auto |", "| --- |" + " ---: |" * (len(corruptions) + 2)]
     for name in names:
-        aurocs = [_mean_std([run["validation_auroc"][c][name] for run in runs
-                             if name in run["validation_auroc"].get(c, {})], 1, 3) for c in corruptions]
+        aurocs = [_mean_std([run["validation_auroc"][c][name] for run in runs], 1, 3) for c in corruptions]
         lines.append(f"| {name} | " + " | ".join(aurocs) + f" | {_mean_std([run['validation_sr'][name] for run in runs])} | "
                      f"{picks.count(name)}/{len(runs) if picks else 0} |")
     return "\n".join(lines)
