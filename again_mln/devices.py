@@ -26,8 +26,9 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 def describe_machine(device: str | torch.device | None = "cpu") -> str:
     """One line saying where a measurement ran (CPU, torch threads, the GPU when ``device`` is
     one), taken when it runs so that a report merged later still says how each part ran."""
+    threads = torch.get_num_threads()
     line = (f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
+            f"({threads} thread{'s' * (threads != 1)}), Python {platform.python_version()}")
     resolved = torch.device(device) if device is not None else torch.device("cpu")
     if resolved.type == "cuda":
         line += f", GPU {torch.cuda.get_device_name(resolved)}"
