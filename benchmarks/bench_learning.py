@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import platform
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from again_mln.detection import detect, s_max
+from again_mln.devices import describe_machine
 from again_mln.graph import FactorGraph
 from again_mln.learning import learn_weights
 from again_mln.logic import And, Equiv, Implies, Not, RuleSet, category, concept
@@ -141,8 +141,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "learning.md"))
     args = parser.parse_args()
     lines = ["## Weight learning: native vs pracmln", "",
-             f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-             f"torch {torch.__version__}, Python {platform.python_version()}. pracmln per-run limit {args.limit:.0f} s.", ""]
+             f"Machine: {describe_machine()}. pracmln per-run limit {args.limit:.0f} s.", ""]
     for name in args.scales:
         bench_scale(name, args.samples, args.limit, lines)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

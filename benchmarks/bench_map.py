@@ -14,6 +14,7 @@ import time
 import torch
 
 from again_mln.detection import s_max
+from again_mln.devices import describe_machine
 from again_mln.graph import FactorGraph
 from again_mln.inference import map_assignment
 from again_mln.rectify import network_evidence, rectify
@@ -44,8 +45,7 @@ def main() -> None:
     s_max(graph)
     view = graph.factor_view()
     generator = torch.Generator().manual_seed(0)
-    print(f"CUB rules: {graph}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"load average {os.getloadavg()[0]:.1f}\n")
+    print(f"CUB rules: {graph}; {describe_machine()}, load average {os.getloadavg()[0]:.1f}\n")
     print("| batch | map kernel ms (CPU ms) | kernel explanations/s | detection + map ms (CPU ms) | detection + map explanations/s |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for batch in args.batches:

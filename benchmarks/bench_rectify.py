@@ -12,7 +12,6 @@ Prints a Markdown table; paste it into the README.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 from realistic import likely_concepts, realistic_batch
 
 from again_mln.detection import detect, s_max
+from again_mln.devices import describe_machine
 from again_mln.graph import FactorGraph
 from again_mln.inference.planner import structure
 from again_mln.rectify import STRATEGIES, rectify
@@ -81,8 +81,7 @@ def main() -> None:
 
     print(f"inputs: {args.inputs}; rules ({args.rules}): {graph}; elimination width {structure(graph.factor_scopes, graph.num_concepts)[1]}; built in {build:.1f} s, "
           f"compiled in {compile_s:.2f} s, S_max for 200 categories in {s_max_s:.2f} s")
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device {graph.device}, batch {args.batch}\n")
+    print(f"machine: {describe_machine(graph.device)}, device {graph.device}, batch {args.batch}\n")
     print("| step | ms per batch | explanations / s | flagged |")
     print("| --- | ---: | ---: | ---: |")
     for name, seconds, flagged in rows:

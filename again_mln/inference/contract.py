@@ -33,7 +33,7 @@ import torch
 
 from again_mln.errors import AgainError
 from again_mln.inference.order import min_fill_order
-from again_mln.inference.rings import MaxRing, Ring
+from again_mln.inference.rings import Ring
 
 
 @dataclass(frozen=True)
@@ -201,13 +201,13 @@ def run(
                 messages[source] = None  # each message is joined once
         joint = joint.expand(2, half, batch)
         reduced = ring.reduce(joint)
-        if ring is MaxRing:
+        if ring.maximises:
             joints[i] = joint
         if step.rest:
             messages[i] = reduced
         else:
             value = value + reduced[0]
-    if ring is not MaxRing:
+    if not ring.maximises:
         return Contraction(value)
     return Contraction(value, _backtrack(program, joints, batch, value.device))
 

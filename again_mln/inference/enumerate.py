@@ -14,7 +14,7 @@ from torch.utils.checkpoint import checkpoint
 
 from again_mln.factors import FactorView
 from again_mln.inference.contract import Contraction
-from again_mln.inference.rings import MaxRing, Ring
+from again_mln.inference.rings import Ring
 
 
 def assignment_bits(start: int, stop: int, num_variables: int, device: torch.device) -> torch.Tensor:
@@ -50,7 +50,7 @@ def enumerate_contract(view: FactorView, ring: Ring, chunk: int) -> Contraction:
     """Contract by scoring every assignment, ``chunk`` assignments at a time."""
     M, device = view.num_variables, view.unary.device
     total = 2**M
-    if ring is MaxRing:
+    if ring.maximises:
         best_value, best_index = None, None
         with torch.no_grad():
             for start in range(0, total, chunk):

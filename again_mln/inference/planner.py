@@ -15,7 +15,7 @@ from typing import Literal
 from again_mln.errors import AgainError
 from again_mln.factors import FactorView
 from again_mln.inference.order import elimination_cost, min_fill_order
-from again_mln.inference.rings import MaxRing, Ring
+from again_mln.inference.rings import Ring
 
 Route = Literal["auto", "enumerate", "eliminate", "milp"]
 ROUTES = ("auto", "enumerate", "eliminate", "milp")
@@ -64,7 +64,7 @@ def plan(view: FactorView, ring: Ring, route: Route = "auto", budget: int | None
     feasible = {
         "enumerate": 2**M <= budget,
         "eliminate": per_row <= budget,
-        "milp": ring is MaxRing,
+        "milp": ring.maximises,
     }
     work = {
         "enumerate": 2**M * (M + F + 1),

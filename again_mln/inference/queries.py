@@ -46,7 +46,7 @@ def _eliminate(view: FactorView, ring: Ring, chosen: Plan, rows: torch.Tensor | 
         parts.append(Contraction(part.value + view.const[start:stop], part.argmax))
     if len(parts) == 1:
         return parts[0]
-    argmax = torch.cat([p.argmax for p in parts]) if ring is MaxRing else None
+    argmax = torch.cat([p.argmax for p in parts]) if ring.maximises else None
     return Contraction(torch.cat([p.value for p in parts]), argmax)
 
 

@@ -14,6 +14,7 @@ class LogRing:
     """(logsumexp, +): contraction gives log sum_c exp S(c)."""
 
     name = "log"
+    maximises = False  # nothing to read back: the contraction's value is all
 
     @staticmethod
     def reduce(pair: torch.Tensor) -> torch.Tensor:
@@ -24,6 +25,7 @@ class MaxRing:
     """(max, +): contraction gives max_c S(c) and, read back from its joint tables, a maximiser."""
 
     name = "max"
+    maximises = True  # the contraction also reads back a maximiser (and the MILP can stand in)
 
     @staticmethod
     def reduce(pair: torch.Tensor) -> torch.Tensor:
