@@ -1,0 +1,148 @@
+"""Questions to a ground network: marginals or a most probable world of the query atoms, per
+database, by exact inference on each batch of components (the planner in
+:mod:`again_mln.inference` picks contraction, enumeration or, for MAP, the integer program)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from again_mln import inference
+from again_mln.errors import AgainError
+from again_mln.mln.grounding import GROUNDING_LIMIT, TRUE, UNKNOWN, World, ground
+from again_mln.mln.model import MLN, Database
+from again_mln.mln.network import GroundNetwork, build
+
+#: A hard formula's log-potential for the log ring: no sum of finite weights makes it up, yet it is
+#: finite, so that gradients (the marginals) through impossible partial sums stay zero, not NaN.
+HARD_LOG = -1e30
+Method = Literal["auto", "exact", "map"]
+METHODS = ("auto", "exact", "map")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One database's answer: ground query atoms as pracmln prints them, their probability
+    (``map``: 0/1 value), and whether each was given as evidence."""
+
+    atoms: list[str]
+    values: np.ndarray
+    evidence: np.ndarray
+    stats: dict
+
+
+def closed_set(mln: MLN, closed_world: list[str] | tuple[str, ...], queries: list[str]) -> frozenset[str]:
+    """The closed-world predicates: those named, or with ``*`` every predicate but the queries."""
+    names = set(closed_world)
+    if "*" in names:
+        names = (names - {"*"}) | {p for p in mln.predicates if p not in queries}
+    unknown = sorted(names - set(mln.predicates))
+    if unknown:
+        raise AgainError(f"--closed-world names undeclared predicate(s): {', '.join(unknown)}")
+    return frozenset(names)
+
+
+def query(mln: MLN, databases: list[Database], queries: list[str], closed_world: list[str] | tuple[str, ...] = (),
+          method: Method = "auto", limit: int = GROUNDING_LIMIT, progress: bool | None = None) -> list[Answer]:
+    """For each database, every ground atom of the ``queries`` predicates with its marginal
+    probability (``auto``/``exact``) or its value in a most probable world (``map``)."""
+    if method not in METHODS:
+        raise AgainError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    missing = [q for q in queries if q not in mln.predicates]
+    if missing:
+        raise AgainError(f"unknown query predicate(s): {', '.join(missing)} (declared: {', '.join(mln.predicates)})")
+    if not queries:
+        raise AgainError("no query predicates given")
+    closed = closed_set(mln, closed_world, queries)
+    materialized = mln.materialize(databases)
+    answers = []
+    for db in tqdm(databases, desc="databases", disable=None if progress else True, leave=False):
+        answers.append(_answer(materialized, db, queries, closed, method, limit))
+    return answers
+
+
+def _answer(mln: MLN, db: Database, queries: list[str], closed: frozenset[str], method: Method, limit: int) -> Answer:
+    world = World(mln, db, closed)
+    names, keys = [], []
+    for name in queries:
+        predicate = mln.predicates[name]
+        size = world.size(predicate)
+        if size > limit:
+            raise AgainError(f"{db.source}: query {name} has {size:,} ground atoms, over the limit of {limit:,}")
+        k = world.offset[name] + np.arange(size, dtype=np.int64)
+        ids = world.decode(predicate, k)
+        domains = [world.domains[t] for t in predicate.types]
+        names += [f"{name}({','.join(d[i] for d, i in zip(domains, row))})" for row in ids.tolist()]
+        keys.append(k)
+    keys = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    state = np.concatenate([world.state(mln.predicates[q], world.offset[q] + np.arange(world.size(mln.predicates[q]), dtype=np.int64))
+                            for q in queries]) if len(keys) else np.zeros(0, np.int8)
+    groups = ground(world, limit, set(queries))
+    network = build(groups, keys[state == UNKNOWN])
+    values = np.where(state == TRUE, 1.0, 0.0)
+    solved = _solve(network, method, db)
+    unknown = state == UNKNOWN
+    position = np.searchsorted(network.atoms, keys[unknown])
+    values[unknown] = solved[position]
+    stats = {"ground_formulas": sum(len(g.atoms) for g in groups), "unknown_atoms": len(network.atoms),
+             "components": sum(len(b.rows) for b in network.batches), "distinct_components": sum(b.view.batch for b in network.batches)}
+    return Answer(names, values, ~unknown, stats)
+
+
+def _solve(network: GroundNetwork, method: Method, db: Database) -> np.ndarray:
+    """The marginal (or MAP value) of every unknown atom of ``network``."""
+    out = np.full(len(network.atoms), np.nan)
+    for batch in network.batches:
+        view = batch.view
+        try:
+            if method == "map":
+                values = inference.map_assignment(view).double()
+            else:
+                # hard log-potentials finite, so that an impossible partial sum has a gradient (zero)
+                finite = replace(view, unary=view.unary.clamp(min=HARD_LOG), tables=view.tables.clamp(min=HARD_LOG))
+                values = inference.marginals(finite)
+                if (inference.log_partition(finite) < HARD_LOG / 2).any():
+                    raise AgainError(f"{db.source}: the evidence leaves no world that satisfies the hard formulas "
+                                     f"({'; '.join(batch.origins)})")
+        except AgainError as err:
+            if "out of reach" in str(err) or "does not fit" in str(err):
+                raise AgainError(f"{db.source}: a component of {view.num_variables} unknown atoms is too wide for exact "
+                                 f"inference within the memory budget; MAP (--method map) still works, and sampling "
+                                 f"is not built yet") from None
+            raise
+        if method == "map":
+            scores = inference.max_score(view)
+            if torch.isneginf(scores).any():
+                raise AgainError(f"{db.source}: the evidence leaves no world that satisfies the hard formulas "
+                                 f"({'; '.join(batch.origins)})")
+        out[batch.variables] = values.numpy()[batch.rows]
+    return out
+
+
+def format_table(answers: list[Answer], method: Method) -> str:
+    """The answers as pracmln's ``mlnquery`` prints them: one line per atom, value first."""
+    lines = []
+    for index, answer in enumerate(answers):
+        if len(answers) > 1:
+            lines.append(f"database {index}:")
+        for atom, value, given in zip(answer.atoms, answer.values, answer.evidence):
+            shown = f"{int(value)}" if method == "map" else f"{value:.6f}"
+            lines.append(f"  {shown:>9}  {atom}{'  (evidence)' if given else ''}")
+    return "\n".join(lines)
+
+
+def format_csv(answers: list[Answer], method: Method) -> str:
+    """``database,atom,probability`` (``value`` for MAP) rows; atoms quoted as CSV needs."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["database", "atom", "value" if method == "map" else "probability"])
+    for index, answer in enumerate(answers):
+        for atom, value in zip(answer.atoms, answer.values):
+            writer.writerow([index, atom, int(value) if method == "map" else repr(float(value))])
+    return buffer.getvalue()

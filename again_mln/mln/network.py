@@ -1,0 +1,136 @@
+"""The ground network of one database: its unknown atoms as variables, split into independent
+components, and components of the same shape batched as rows of one :class:`FactorView`.
+
+Components come from ``scipy.sparse.csgraph`` over the atom-factor incidence. Within a component
+the atoms are numbered in key order and its factors sorted by their local scopes; components whose
+sorted scopes agree share one factor structure and differ only in their tables, so they are the
+batch rows of one view (a thousand friend groups of four are one contraction of a thousand rows),
+and rows with identical tables are answered once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from again_mln.factors import FactorView
+from again_mln.mln.grounding import GroundFactors
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Components with one structure: ``variables`` (B, M) global variable ids of each row,
+    answered by ``view`` whose rows are the distinct ones (``rows`` maps each component to its
+    row of ``view``), and the origins of the formulas that touch them."""
+
+    variables: np.ndarray
+    view: FactorView
+    rows: np.ndarray
+    origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GroundNetwork:
+    """Unknown atoms (sorted keys; variable i is ``atoms[i]``) and the batches that hold them."""
+
+    atoms: np.ndarray
+    batches: list[Batch]
+
+    @property
+    def num_factors(self) -> int:
+        return sum(int(b.variables.shape[0]) for b in self.batches)
+
+
+def build(groups: list[GroundFactors], extra_atoms: np.ndarray | None = None) -> GroundNetwork:
+    """The network of ``groups``; ``extra_atoms`` (e.g. unknown query atoms in no formula) become
+    variables with no factor (their own components)."""
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import connected_components
+
+    pieces = [g.atoms[g.atoms >= 0] for g in groups]
+    if extra_atoms is not None:
+        pieces.append(np.asarray(extra_atoms, np.int64))
+    atoms = np.unique(np.concatenate(pieces)) if pieces else np.zeros(0, np.int64)
+    V = len(atoms)
+    # every factor row as (group, row, arity, scope as variable ids padded with -1)
+    scope_parts, table_parts, group_of, arity_of = [], [], [], []
+    K = max([g.atoms.shape[1] for g in groups], default=1)
+    for index, g in enumerate(groups):
+        ids = np.where(g.atoms >= 0, np.searchsorted(atoms, np.maximum(g.atoms, 0)), -1)
+        scope_parts.append(np.pad(ids, ((0, 0), (0, K - ids.shape[1])), constant_values=-1))
+        table_parts.append(g.table)
+        group_of.append(np.full(len(ids), index))
+        arity_of.append((ids >= 0).sum(1))
+    scopes = np.concatenate(scope_parts) if scope_parts else np.zeros((0, K), np.int64)
+    group_of = np.concatenate(group_of) if group_of else np.zeros(0, np.int64)
+    arity = np.concatenate(arity_of) if arity_of else np.zeros(0, np.int64)
+    offsets = np.cumsum([0] + [len(t) for t in table_parts])
+    F = len(scopes)
+    r, c = np.nonzero(scopes >= 0)
+    graph = coo_array((np.ones(len(r)), (V + r, scopes[r, c])), shape=(V + F, V + F))
+    _, label = connected_components(graph, directed=False)
+    component_of_var = label[:V]
+    component_of_factor = label[V + np.arange(F)] if F else np.zeros(0, np.int64)
+
+    # local variable numbers: key order within each component
+    by_component = np.lexsort((np.arange(V), component_of_var))
+    starts = np.searchsorted(component_of_var[by_component], component_of_var[by_component], "left")
+    local = np.empty(V, np.int64)
+    local[by_component] = np.arange(V) - starts
+    local_scopes = np.where(scopes >= 0, local[np.maximum(scopes, 0)], -1)
+
+    members: dict[int, list[int]] = {}
+    for v in by_component:
+        members.setdefault(int(component_of_var[v]), []).append(int(v))
+    factors_of: dict[int, list[int]] = {}
+    for f in np.lexsort(tuple(local_scopes.T[::-1]) + (component_of_factor,)) if F else []:
+        factors_of.setdefault(int(component_of_factor[f]), []).append(int(f))
+    shapes: dict[tuple, list[int]] = {}
+    for component, variables in members.items():
+        factors = factors_of.get(component, [])
+        signature = (len(variables),) + tuple(tuple(local_scopes[f, : arity[f]].tolist()) for f in factors)
+        shapes.setdefault(signature, []).append(component)
+
+    batches = []
+    for signature, components in shapes.items():
+        M = signature[0]
+        variables = np.array([members[c] for c in components], dtype=np.int64)
+        factor_rows = np.array([factors_of.get(c, []) for c in components], dtype=np.int64).reshape(len(components), -1)
+        unary = np.zeros((len(components), M, 2))
+        higher_scopes, higher_columns = [], []
+        for j, scope in enumerate(signature[1:]):
+            rows = factor_rows[:, j]
+            tables = np.stack([_table(table_parts, offsets, group_of, f) for f in rows])
+            if len(scope) == 1:
+                unary[:, scope[0], :] += tables[:, :2]
+            else:
+                higher_scopes.append(scope)
+                higher_columns.append(tables)
+        R = max((len(s) for s in higher_scopes), default=0)
+        if higher_columns:
+            tiled = [np.take(t, np.arange(2**R) & (2 ** len(s) - 1), axis=1) for t, s in zip(higher_columns, higher_scopes)]
+            stacked = np.stack(tiled, 1)
+        else:
+            stacked = np.zeros((len(components), 0, 1))
+        flat = np.concatenate([unary.reshape(len(components), -1), stacked.reshape(len(components), -1)], 1)
+        distinct, first, rows = np.unique(flat, axis=0, return_index=True, return_inverse=True)
+        view = FactorView(
+            const=torch.zeros(len(first), dtype=torch.float64),
+            unary=torch.from_numpy(unary[first]),
+            scopes=tuple(higher_scopes),
+            tables=torch.from_numpy(np.ascontiguousarray(stacked[first])),
+        )
+        used = np.unique(group_of[factor_rows.reshape(-1)]) if factor_rows.size else []
+        origins = tuple(sorted({_origin(groups, g) for g in used}))
+        batches.append(Batch(variables, view, rows.reshape(-1), origins))
+    return GroundNetwork(atoms, batches)
+
+
+def _table(parts: list[np.ndarray], offsets: np.ndarray, group_of: np.ndarray, f: int) -> np.ndarray:
+    g = int(group_of[f])
+    return parts[g][f - offsets[g]]
+
+
+def _origin(groups: list[GroundFactors], g: int) -> str:
+    return groups[int(g)].origin

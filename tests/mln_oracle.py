@@ -1,0 +1,118 @@
+"""A brute-force oracle for first-order MLNs, written apart from the engine: it enumerates every
+world over every ground atom and evaluates each formula grounding by recursion. Only for tiny
+domains; used to check grounding and inference."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from again_mln.mln.model import MLN, Database
+from again_mln.mln.syntax import And, Atom, Const, Equal, Equiv, Implies, Not, Or, Quantified, Var, variables
+
+
+def _value(term, binding):
+    return binding[term.name] if isinstance(term, Var) else term.name
+
+
+def _truth(formula, binding, world, domains, types):
+    if isinstance(formula, Atom):
+        return world[(formula.predicate, tuple(_value(t, binding) for t in formula.args))]
+    if isinstance(formula, Equal):
+        return (_value(formula.left, binding) == _value(formula.right, binding)) != formula.negated
+    if isinstance(formula, Not):
+        return not _truth(formula.child, binding, world, domains, types)
+    if isinstance(formula, And):
+        return all(_truth(c, binding, world, domains, types) for c in formula.children)
+    if isinstance(formula, Or):
+        return any(_truth(c, binding, world, domains, types) for c in formula.children)
+    if isinstance(formula, Implies):
+        a, b = formula.children
+        return (not _truth(a, binding, world, domains, types)) or _truth(b, binding, world, domains, types)
+    if isinstance(formula, Equiv):
+        a, b = formula.children
+        return _truth(a, binding, world, domains, types) == _truth(b, binding, world, domains, types)
+    if isinstance(formula, Quantified):
+        names = [v.name for v in formula.variables]
+        values = [domains[types[n]] for n in names]
+        results = (_truth(formula.body, {**binding, **dict(zip(names, combo))}, world, domains, types)
+                   for combo in itertools.product(*values))
+        return all(results) if formula.universal else any(results)
+    raise TypeError(formula)
+
+
+def brute_force(mln: MLN, db: Database, closed_world=(), max_unknown: int = 16, best: list | None = None) -> dict[str, float]:
+    """P(atom) for every ground atom, by enumerating the worlds the evidence leaves open; the
+    highest world score is appended to ``best`` and a scorer of complete worlds after it."""
+    mln = mln.materialize([db])
+    domains = mln.full_domains([db])
+    atoms = [(p.name, args) for p in mln.predicates.values()
+             for args in itertools.product(*[domains.get(t, []) for t in p.types])]
+    fixed = {}
+    for atom in atoms:
+        if atom in db.evidence:
+            fixed[atom] = db.evidence[atom]
+        elif atom[0] in closed_world:
+            fixed[atom] = False
+    for p in mln.predicates.values():
+        if p.functional is None:
+            continue
+        for atom in atoms:
+            if atom[0] != p.name or atom in fixed:
+                continue
+            block = [a for a in atoms if a[0] == p.name and a[1][: p.functional] + a[1][p.functional + 1:]
+                     == atom[1][: p.functional] + atom[1][p.functional + 1:]]
+            if any(db.evidence.get(a) is True for a in block):
+                fixed[atom] = False
+    unknown = [a for a in atoms if a not in fixed]
+    assert len(unknown) <= max_unknown, f"{len(unknown)} unknown atoms: too many to enumerate"
+    groundings = []
+    for entry in mln.formulas:
+        names = list(variables(entry.formula))
+        for combo in itertools.product(*[domains[entry.types[n]] for n in names]):
+            groundings.append((entry, dict(zip(names, combo))))
+    def score_of(world):
+        """The world's score, or None when it breaks a hard formula or a functional block."""
+        ok = True
+        for p in mln.predicates.values():
+            if p.functional is None:
+                continue
+            blocks = {}
+            for a in atoms:
+                if a[0] == p.name:
+                    key = a[1][: p.functional] + a[1][p.functional + 1:]
+                    blocks[key] = blocks.get(key, 0) + world[a]
+            if any(count != 1 for count in blocks.values()):
+                ok = False
+                break
+        if not ok:
+            return None
+        score = 0.0
+        for entry, binding in groundings:
+            true = _truth(entry.formula, binding, world, domains, entry.types)
+            if entry.hard:
+                if not true:
+                    return None
+            elif true:
+                score += entry.weight
+        return score
+
+    total, top = 0.0, -math.inf
+    mass = {a: 0.0 for a in atoms}
+    for bits in itertools.product([False, True], repeat=len(unknown)):
+        world = dict(fixed)
+        world.update(zip(unknown, bits))
+        score = score_of(world)
+        if score is None:
+            continue
+        top = max(top, score)
+        weight = math.exp(score)
+        total += weight
+        for a in atoms:
+            if world[a]:
+                mass[a] += weight
+    assert total > 0, "no world satisfies the hard formulas"
+    if best is not None:
+        best += [top, lambda values: score_of({(n, a): values[f"{n}({','.join(a)})"] for n, a in atoms})]
+    return {f"{name}({','.join(args)})": mass[(name, args)] / total for name, args in atoms}
