@@ -65,7 +65,9 @@ def _write_db(ruleset, evidence, categories) -> str:
 
 
 @pytest.mark.parametrize("method", ["marginals", "map"])
-def test_the_command_writes_one_row_per_database_and_concept(tmp_path, method):
+def test_the_command_answers_rule_files_as_one_first_order_mln(tmp_path, method):
+    """An AGAIN rule file is one kind of MLN: the first-order ``query`` command gives the
+    conditional marginals (or a MAP completion) of the AGAIN query for every database."""
     ruleset = random_ruleset(3, num_concepts=4, num_categories=2, num_rules=6)
     evidence, categories = _random_evidence(ruleset, 3, 1)
     (tmp_path / "r.mln").write_text(format_mln(ruleset))
@@ -74,14 +76,20 @@ def test_the_command_writes_one_row_per_database_and_concept(tmp_path, method):
     assert (read_evidence == evidence).all() and (read_categories == categories).all()
     out = tmp_path / "out.csv"
     result = CliRunner().invoke(main, ["query", str(tmp_path / "r.mln"), "--evidence", str(tmp_path / "e.db"),
-                                       "-o", str(out), "--method", method])
+                                       "--queries", "active", "-o", str(out), "--method", "map" if method == "map" else "exact"])
     assert result.exit_code == 0, result.output
-    assert "database 2: label(" in result.output
+    assert "database 2:" in result.output
     rows = list(csv.reader(out.open()))
-    assert rows[0] == ["database", "concept", "probability" if method == "marginals" else "value"]
+    assert rows[0] == ["database", "atom", "probability" if method == "marginals" else "value"]
     assert [int(r[0]) for r in rows[1:]] == [n for n in range(3) for _ in ruleset.concepts]
+    assert [r[1] for r in rows[1:len(ruleset.concepts) + 1]] == [f"active({quote_constant(c)})" for c in ruleset.concepts]
     values = np.array([float(r[2]) for r in rows[1:]]).reshape(3, -1)
-    np.testing.assert_allclose(values, query(ruleset, evidence, categories, method), atol=1e-9)
+    if method == "marginals":
+        np.testing.assert_allclose(values, query(ruleset, evidence, categories, method), atol=1e-9)
+    else:  # a most probable completion: it scores as high as the best world
+        _, scores, a = _brute(ruleset, evidence, categories)
+        index = torch.as_tensor((values.astype(int)[:, None, :] == a.numpy()[None]).all(-1).argmax(1))
+        torch.testing.assert_close(scores[torch.arange(3), index], scores.max(1).values)
 
 
 def test_bad_requests_are_one_line_errors():
