@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from again_mln.errors import AgainError, short
-from again_mln.mln.model import MLN, Database, Predicate, WeightedFormula
+from again_mln.mln.model import MLN, Database, Predicate, WeightedFormula, extend_domain
 from again_mln.mln.syntax import (And, Atom, Const, Equal, Equiv, Formula, Implies, Not, Or, Quantified, Term,
                                   Var)
 
@@ -285,8 +285,7 @@ def parse_mln(text: str, source: str = "<string>", grammar: str = "auto", base: 
             continue
         domain = _DOMAIN.match(line)
         if domain is not None:
-            for value in _split_values(domain.group(2), where):
-                mln.add_constant(domain.group(1), value)
+            extend_domain(mln.domains.setdefault(domain.group(1), []), _split_values(domain.group(2), where))
             continue
         if line.startswith(("P(", "R(", "SE(", "$")):
             raise AgainError(f"{where}: probability constraints and $-variables are not supported")
@@ -371,8 +370,7 @@ def parse_db(text: str, mln: MLN, source: str = "<string>") -> list[Database]:
             continue
         domain = _DOMAIN.match(line)
         if domain is not None:
-            values = current.domains.setdefault(domain.group(1), [])
-            values.extend(v for v in _split_values(domain.group(2), where) if v not in values)
+            extend_domain(current.domains.setdefault(domain.group(1), []), _split_values(domain.group(2), where))
             continue
         match = re.fullmatch(r'(!?)\s*(\w+)\s*\((.*)\)', line)
         if match is None:

@@ -71,9 +71,7 @@ class MLN:
     grammar: str = "standard"  # "standard" (lower-case variables) or "prac" (?-variables)
 
     def add_constant(self, domain: str, constant: str) -> None:
-        values = self.domains.setdefault(domain, [])
-        if constant not in values:
-            values.append(constant)
+        extend_domain(self.domains.setdefault(domain, []), [constant])
 
     def check_formula(self, entry: WeightedFormula) -> WeightedFormula:
         """``entry`` with the type of each variable; its constants join their domains. Raises
@@ -118,9 +116,7 @@ class MLN:
         merged = {name: list(values) for name, values in self.domains.items()}
         for db in databases:
             for name, values in db.domains.items():
-                target = merged.setdefault(name, [])
-                seen = set(target)
-                target.extend(v for v in values if v not in seen and not seen.add(v))
+                extend_domain(merged.setdefault(name, []), values)
         return merged
 
     def materialize(self, databases: list[Database]) -> "MLN":
@@ -177,14 +173,25 @@ class MLN:
                 if other != args[predicate.functional]:
                     raise AgainError(f"{where}: {name} is functional in argument {predicate.functional + 1}, "
                                      f"but both {other} and {args[predicate.functional]} are true")
+        found: dict[str, list[str]] = {}
         for (name, args) in db.evidence:
             for constant, domain in zip(args, self.predicates[name].types):
-                values = db.domains.setdefault(domain, [])
-                if constant not in values:
-                    values.append(constant)
+                found.setdefault(domain, []).append(constant)
+        for domain, constants in found.items():
+            extend_domain(db.domains.setdefault(domain, []), constants)
 
 
 def _assign(types: dict[str, str], name: str, domain: str, source: str) -> None:
     known = types.setdefault(name, domain)
     if known != domain:
         raise AgainError(f"{source}: variable {name!r} is used as a {known} and as a {domain}")
+
+
+def extend_domain(values: list[str], new: list[str]) -> None:
+    """Append the constants of ``new`` that ``values`` lacks, in order, each once (one set per
+    call, so that a domain of 100,000 people grows in linear time)."""
+    seen = set(values)
+    for constant in new:
+        if constant not in seen:
+            seen.add(constant)
+            values.append(constant)
