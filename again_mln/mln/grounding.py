@@ -62,6 +62,7 @@ class World:
             if total >= 2**62:
                 raise AgainError(f"{db.source}: too many ground atoms to number ({predicate.name} alone has {math.prod(sizes):,})")
         self.num_atoms = total
+        self._fresh = total  # keys past the atoms: auxiliary variables of the encodings
         keys, values = [], []
         for (name, args), value in db.evidence.items():
             predicate = mln.predicates[name]
@@ -75,6 +76,12 @@ class World:
             if predicate.functional is not None:
                 keys_p = self._keys_of(predicate, TRUE)
                 self.true_blocks[predicate.name] = np.unique(self._block(predicate, keys_p))
+
+    def fresh(self, count: int) -> np.ndarray:
+        """``count`` new keys for auxiliary variables, never an atom's."""
+        keys = np.arange(self._fresh, self._fresh + count, dtype=np.int64)
+        self._fresh += count
+        return keys
 
     def key_of(self, predicate: Predicate, args: tuple[str, ...]) -> int:
         ids = [self.ids[t][c] for t, c in zip(predicate.types, args)]
@@ -334,15 +341,15 @@ def _distinct_unknowns(keys: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarra
     return atoms[:, :K] if K else atoms[:, :0], local
 
 
-def ground_blocks(world: World, predicate: Predicate, limit: int = GROUNDING_LIMIT) -> GroundFactors:
-    """One exactly-one factor per functional block of ``predicate`` that the evidence leaves open."""
+def ground_blocks(world: World, predicate: Predicate, limit: int = GROUNDING_LIMIT) -> list[GroundFactors]:
+    """Exactly-one factors for each functional block of ``predicate`` that the evidence leaves open."""
     f = predicate.functional
     sizes = [len(world.domains.get(t, ())) for t in predicate.types]
     blocks = math.prod(sizes) // max(sizes[f], 1) if sizes[f] else 0
     origin = f"functional predicate {predicate.declaration()}"
     _check_size(blocks * sizes[f], limit, f"{world.db.source}: {origin}")
     if blocks == 0:
-        return GroundFactors(np.zeros((0, 1), np.int64), np.zeros((0, 2)), origin)
+        return []
     block_keys = np.arange(blocks, dtype=np.int64)
     other = [s for i, s in enumerate(sizes) if i != f]
     ids = np.stack(np.unravel_index(block_keys, other), 1) if other else np.zeros((blocks, 0), np.int64)
@@ -358,17 +365,42 @@ def ground_blocks(world: World, predicate: Predicate, limit: int = GROUNDING_LIM
         atom = world.describe(int(keys[np.flatnonzero(empty)[0], 0]))
         raise AgainError(f"{world.db.source}: {predicate.name} is functional, but every value of the block of {atom} is false")
     atoms, _ = _distinct_unknowns(keys, unknown)
-    K = atoms.shape[1]
-    if K > MAX_FACTOR_ARITY:
-        raise AgainError(f"{world.db.source}: {origin} has blocks of {K} unknown values (at most {MAX_FACTOR_ARITY}); "
-                         f"give evidence for the block or close the predicate")
     arity = unknown.sum(1)
-    assignments = np.arange(2**K)
-    popcount = np.array([bin(a).count("1") for a in assignments]) if K <= 20 else None
-    # a row with k < K atoms reads only its low k bits
-    masked = assignments[None, :] & ((1 << arity[:, None]) - 1)
-    table = np.where(popcount[masked] == 1, 0.0, -np.inf)
-    return GroundFactors(atoms, table, origin)
+    if atoms.shape[1] <= _DIRECT_BLOCK:
+        assignments = np.arange(2 ** atoms.shape[1])
+        popcount = np.array([bin(a).count("1") for a in assignments])
+        masked = assignments[None, :] & ((1 << arity[:, None]) - 1)  # a row with k < K atoms reads its low k bits
+        return [GroundFactors(atoms, np.where(popcount[masked] == 1, 0.0, -np.inf), origin)]
+    return _exactly_one_chain(world, atoms, arity, origin)
+
+
+#: Functional blocks of up to this many unknown values get one table; longer ones a chain.
+_DIRECT_BLOCK = 6
+
+
+def _exactly_one_chain(world: World, atoms: np.ndarray, arity: np.ndarray, origin: str) -> list[GroundFactors]:
+    """"Exactly one of x_0 .. x_{k-1}" as a chain of small hard factors, exact for any k: auxiliary
+    atoms s_i = "one of x_0 .. x_i is true" (s_0 is x_0 itself), each link (s_{i-1}, x_i, s_i)
+    allows no second true value and carries the running "or"; the last link asks s_{k-2} xor x_{k-1}.
+    Elimination along the chain costs 2**3 per value instead of 2**k."""
+    n, K = atoms.shape
+    aux = world.fresh(n * K).reshape(n, K)
+    prefix = np.concatenate([atoms[:, :1], aux[:, 1:]], 1)  # s_i; s_0 = x_0
+    links, last, single = [], [], []
+    for i in range(1, K):
+        inner = arity > i + 1
+        links.append(np.stack([prefix[inner, i - 1], atoms[inner, i], prefix[inner, i]], 1))
+        final = arity == i + 1
+        last.append(np.stack([prefix[final, i - 1], atoms[final, i]], 1))
+    single.append(atoms[arity == 1, :1])
+    link_table = np.full(8, -np.inf)
+    link_table[[0, 5, 6]] = 0.0  # bits (s_prev, x, s): 000, 101, 011
+    out = []
+    for rows, table in ((np.concatenate(links), link_table), (np.concatenate(last), np.array([-np.inf, 0.0, 0.0, -np.inf])),
+                        (np.concatenate(single), np.array([-np.inf, 0.0]))):
+        if len(rows):
+            out.append(GroundFactors(rows, np.broadcast_to(table, (len(rows), len(table))).copy(), origin))
+    return out
 
 
 def ground(world: World, limit: int = GROUNDING_LIMIT, predicates: set[str] | None = None) -> list[GroundFactors]:
@@ -378,5 +410,5 @@ def ground(world: World, limit: int = GROUNDING_LIMIT, predicates: set[str] | No
     used = {atom.predicate for entry in world.mln.formulas for atom in entry.formula.atoms()} | (predicates or set())
     for predicate in world.mln.predicates.values():
         if predicate.functional is not None and predicate.name in used:
-            groups.append(ground_blocks(world, predicate, limit))
+            groups += ground_blocks(world, predicate, limit)
     return [g for g in groups if len(g.atoms)]
