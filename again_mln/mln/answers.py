@@ -14,10 +14,11 @@ from again_mln import inference
 from again_mln.errors import AgainError
 from again_mln.mln.grounding import GROUNDING_LIMIT, TRUE, UNKNOWN, World, ground
 from again_mln.mln.model import MLN, Database
+from again_mln.inference.rings import LogRing, MaxRing
 from again_mln.mln.network import GroundNetwork, build
+from again_mln.mln.worlds import WORLD_BUDGET, count_worlds, enumerate_worlds
 
-#: A hard formula's log-potential for the log ring: no sum of finite weights makes it up, yet it is
-#: finite, so that gradients (the marginals) through impossible partial sums stay zero, not NaN.
+#: A hard formula's log-potential where it must be finite: no sum of weights makes it up.
 HARD_LOG = -1e30
 Method = Literal["auto", "exact", "map"]
 METHODS = ("auto", "exact", "map")
@@ -80,46 +81,58 @@ def _answer(mln: MLN, db: Database, queries: list[str], closed: frozenset[str], 
     keys = np.concatenate(keys) if keys else np.zeros(0, np.int64)
     state = np.concatenate([world.state(mln.predicates[q], world.offset[q] + np.arange(world.size(mln.predicates[q]), dtype=np.int64))
                             for q in queries]) if len(keys) else np.zeros(0, np.int8)
-    groups = ground(world, limit, set(queries))
-    network = build(groups, keys[state == UNKNOWN])
+    groups, blocks = ground(world, limit, set(queries))
+    network = build(groups, blocks, keys[state == UNKNOWN])
     values = np.where(state == TRUE, 1.0, 0.0)
-    solved = _solve(network, method, db)
+    solved, routes = _solve(network, method, db)
     unknown = state == UNKNOWN
     position = np.searchsorted(network.atoms, keys[unknown])
     values[unknown] = solved[position]
     stats = {"ground_formulas": sum(len(g.atoms) for g in groups), "unknown_atoms": len(network.atoms),
-             "components": sum(len(b.rows) for b in network.batches), "distinct_components": sum(b.view.batch for b in network.batches)}
+             "components": sum(len(b.rows) for b in network.batches), "distinct_components": sum(b.view.batch for b in network.batches), "routes": routes}
     return Answer(names, values, ~unknown, stats)
 
 
-def _solve(network: GroundNetwork, method: Method, db: Database) -> np.ndarray:
-    """The marginal (or MAP value) of every unknown atom of ``network``."""
+def _solve(network: GroundNetwork, method: Method, db: Database) -> tuple[np.ndarray, dict[str, int]]:
+    """The marginal (or MAP value) of every unknown atom of ``network``, and how many distinct
+    components each route answered."""
     out = np.full(len(network.atoms), np.nan)
+    routes: dict[str, int] = {}
     for batch in network.batches:
         view = batch.view
         try:
-            if method == "map":
-                values = inference.map_assignment(view).double()
-            else:
-                # hard log-potentials finite, so that an impossible partial sum has a gradient (zero)
-                finite = replace(view, unary=view.unary.clamp(min=HARD_LOG), tables=view.tables.clamp(min=HARD_LOG))
-                values = inference.marginals(finite)
-                if (inference.log_partition(finite) < HARD_LOG / 2).any():
-                    raise AgainError(f"{db.source}: the evidence leaves no world that satisfies the hard formulas "
-                                     f"({'; '.join(batch.origins)})")
+            values, log_z, route = _exact(view, method)
         except AgainError as err:
-            if "out of reach" in str(err) or "does not fit" in str(err):
+            if "out of reach" not in str(err) and "does not fit" not in str(err):
+                raise
+            if count_worlds(view.num_variables, batch.blocks) * view.batch > WORLD_BUDGET:
                 raise AgainError(f"{db.source}: a component of {view.num_variables} unknown atoms is too wide for exact "
-                                 f"inference within the memory budget; MAP (--method map) still works, and sampling "
-                                 f"is not built yet") from None
-            raise
-        if method == "map":
-            scores = inference.max_score(view)
-            if torch.isneginf(scores).any():
-                raise AgainError(f"{db.source}: the evidence leaves no world that satisfies the hard formulas "
-                                 f"({'; '.join(batch.origins)})")
-        out[batch.variables] = values.numpy()[batch.rows]
-    return out
+                                 f"inference within the memory budget ({count_worlds(view.num_variables, batch.blocks):,} "
+                                 f"worlds); sampling is not built yet") from None
+            values, log_z = enumerate_worlds(_finite(view), batch.blocks, method == "map")
+            route = "worlds"
+        if (log_z < HARD_LOG / 2).any():
+            raise AgainError(f"{db.source}: the evidence leaves no world that satisfies the hard formulas "
+                             f"({'; '.join(batch.origins)})")
+        routes[route] = routes.get(route, 0) + view.batch
+        out[batch.variables] = values.double().numpy()[batch.rows]
+    return out, routes
+
+
+def _finite(view):
+    """The view with hard log-potentials at :data:`HARD_LOG`: finite, so that gradients (the
+    marginals) through impossible partial sums are zero, not NaN."""
+    return replace(view, unary=view.unary.clamp(min=HARD_LOG), tables=view.tables.clamp(min=HARD_LOG))
+
+
+def _exact(view, method: Method):
+    """Values, log Z (or the best score) and the route the planner took, for a binary view."""
+    if method == "map":
+        route = inference.plan(view, MaxRing).route
+        return inference.map_assignment(view), inference.max_score(_finite(view)), route
+    finite = _finite(view)
+    route = inference.plan(finite, LogRing).route
+    return inference.marginals(finite), inference.log_partition(finite), route
 
 
 def format_table(answers: list[Answer], method: Method) -> str:

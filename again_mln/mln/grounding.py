@@ -42,6 +42,17 @@ class GroundFactors:
     origin: str
 
 
+@dataclass(frozen=True)
+class Blocks:
+    """Open functional blocks: ``atoms`` (n, K) keys of each block's unknown values (padded with
+    -1) and ``prefix`` (n, K) the key of the chain's auxiliary atom "one of values 0..i is true"
+    (column 0 is value 0 itself; -1 where a block is one table and has no chain). Inference that
+    enumerates worlds value by value reads them; the factors already encode the constraint."""
+
+    atoms: np.ndarray
+    prefix: np.ndarray
+
+
 class World:
     """One database seen through one (materialised) MLN: interned constants, atom keys, evidence."""
 
@@ -341,15 +352,16 @@ def _distinct_unknowns(keys: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarra
     return atoms[:, :K] if K else atoms[:, :0], local
 
 
-def ground_blocks(world: World, predicate: Predicate, limit: int = GROUNDING_LIMIT) -> list[GroundFactors]:
-    """Exactly-one factors for each functional block of ``predicate`` that the evidence leaves open."""
+def ground_blocks(world: World, predicate: Predicate, limit: int = GROUNDING_LIMIT) -> tuple[list[GroundFactors], Blocks | None]:
+    """Exactly-one factors for each functional block of ``predicate`` that the evidence leaves
+    open, and the blocks themselves."""
     f = predicate.functional
     sizes = [len(world.domains.get(t, ())) for t in predicate.types]
     blocks = math.prod(sizes) // max(sizes[f], 1) if sizes[f] else 0
     origin = f"functional predicate {predicate.declaration()}"
     _check_size(blocks * sizes[f], limit, f"{world.db.source}: {origin}")
     if blocks == 0:
-        return []
+        return [], None
     block_keys = np.arange(blocks, dtype=np.int64)
     other = [s for i, s in enumerate(sizes) if i != f]
     ids = np.stack(np.unravel_index(block_keys, other), 1) if other else np.zeros((blocks, 0), np.int64)
@@ -370,7 +382,8 @@ def ground_blocks(world: World, predicate: Predicate, limit: int = GROUNDING_LIM
         assignments = np.arange(2 ** atoms.shape[1])
         popcount = np.array([bin(a).count("1") for a in assignments])
         masked = assignments[None, :] & ((1 << arity[:, None]) - 1)  # a row with k < K atoms reads its low k bits
-        return [GroundFactors(atoms, np.where(popcount[masked] == 1, 0.0, -np.inf), origin)]
+        factors = [GroundFactors(atoms, np.where(popcount[masked] == 1, 0.0, -np.inf), origin)]
+        return factors, Blocks(atoms, np.full_like(atoms, -1))
     return _exactly_one_chain(world, atoms, arity, origin)
 
 
@@ -378,7 +391,7 @@ def ground_blocks(world: World, predicate: Predicate, limit: int = GROUNDING_LIM
 _DIRECT_BLOCK = 6
 
 
-def _exactly_one_chain(world: World, atoms: np.ndarray, arity: np.ndarray, origin: str) -> list[GroundFactors]:
+def _exactly_one_chain(world: World, atoms: np.ndarray, arity: np.ndarray, origin: str) -> tuple[list[GroundFactors], Blocks]:
     """"Exactly one of x_0 .. x_{k-1}" as a chain of small hard factors, exact for any k: auxiliary
     atoms s_i = "one of x_0 .. x_i is true" (s_0 is x_0 itself), each link (s_{i-1}, x_i, s_i)
     allows no second true value and carries the running "or"; the last link asks s_{k-2} xor x_{k-1}.
@@ -400,15 +413,20 @@ def _exactly_one_chain(world: World, atoms: np.ndarray, arity: np.ndarray, origi
                         (np.concatenate(single), np.array([-np.inf, 0.0]))):
         if len(rows):
             out.append(GroundFactors(rows, np.broadcast_to(table, (len(rows), len(table))).copy(), origin))
-    return out
+    used = np.arange(K)[None, :] < np.maximum(arity - 1, 1)[:, None]  # s_0 .. s_{k-2}
+    return out, Blocks(atoms, np.where(used, prefix, -1))
 
 
-def ground(world: World, limit: int = GROUNDING_LIMIT, predicates: set[str] | None = None) -> list[GroundFactors]:
-    """Every undecided ground formula of the world and every open functional block of the
-    predicates the formulas use (or ``predicates``), one :class:`GroundFactors` per formula."""
+def ground(world: World, limit: int = GROUNDING_LIMIT, predicates: set[str] | None = None) -> tuple[list[GroundFactors], list[Blocks]]:
+    """Every undecided ground formula of the world (one :class:`GroundFactors` per formula) and
+    every open functional block of the predicates the formulas use (or ``predicates``)."""
     groups = [ground_formula(world, entry, limit) for entry in world.mln.formulas]
     used = {atom.predicate for entry in world.mln.formulas for atom in entry.formula.atoms()} | (predicates or set())
+    blocks = []
     for predicate in world.mln.predicates.values():
         if predicate.functional is not None and predicate.name in used:
-            groups += ground_blocks(world, predicate, limit)
-    return [g for g in groups if len(g.atoms)]
+            factors, open_blocks = ground_blocks(world, predicate, limit)
+            groups += factors
+            if open_blocks is not None and len(open_blocks.atoms):
+                blocks.append(open_blocks)
+    return [g for g in groups if len(g.atoms)], blocks

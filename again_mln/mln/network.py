@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from again_mln.factors import FactorView
-from again_mln.mln.grounding import GroundFactors
+from again_mln.mln.grounding import Blocks, GroundFactors
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Batch:
     view: FactorView
     rows: np.ndarray
     origins: tuple[str, ...]
+    blocks: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()  # (values, chain prefix) local ids
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,10 @@ class GroundNetwork:
         return sum(int(b.variables.shape[0]) for b in self.batches)
 
 
-def build(groups: list[GroundFactors], extra_atoms: np.ndarray | None = None) -> GroundNetwork:
-    """The network of ``groups``; ``extra_atoms`` (e.g. unknown query atoms in no formula) become
-    variables with no factor (their own components)."""
+def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: np.ndarray | None = None) -> GroundNetwork:
+    """The network of ``groups``; ``blocks`` are the open functional blocks (their factors are in
+    ``groups``); ``extra_atoms`` (e.g. unknown query atoms in no formula) become variables with no
+    factor (their own components)."""
     from scipy.sparse import coo_array
     from scipy.sparse.csgraph import connected_components
 
@@ -86,10 +88,18 @@ def build(groups: list[GroundFactors], extra_atoms: np.ndarray | None = None) ->
     factors_of: dict[int, list[int]] = {}
     for f in np.lexsort(tuple(local_scopes.T[::-1]) + (component_of_factor,)) if F else []:
         factors_of.setdefault(int(component_of_factor[f]), []).append(int(f))
+    blocks_of: dict[int, list[tuple]] = {}
+    for block in blocks:
+        values = np.where(block.atoms >= 0, local[np.searchsorted(atoms, np.maximum(block.atoms, 0))], -1)
+        prefix = np.where(block.prefix >= 0, local[np.searchsorted(atoms, np.maximum(block.prefix, 0))], -1)
+        owner = component_of_var[np.searchsorted(atoms, block.atoms[:, 0])]
+        for c, v, p in zip(owner.tolist(), values.tolist(), prefix.tolist()):
+            blocks_of.setdefault(c, []).append((tuple(x for x in v if x >= 0), tuple(x for x in p if x >= 0)))
     shapes: dict[tuple, list[int]] = {}
     for component, variables in members.items():
         factors = factors_of.get(component, [])
-        signature = (len(variables),) + tuple(tuple(local_scopes[f, : arity[f]].tolist()) for f in factors)
+        signature = (len(variables), tuple(sorted(blocks_of.get(component, ())))) + \
+            tuple(tuple(local_scopes[f, : arity[f]].tolist()) for f in factors)
         shapes.setdefault(signature, []).append(component)
 
     batches = []
@@ -99,7 +109,7 @@ def build(groups: list[GroundFactors], extra_atoms: np.ndarray | None = None) ->
         factor_rows = np.array([factors_of.get(c, []) for c in components], dtype=np.int64).reshape(len(components), -1)
         unary = np.zeros((len(components), M, 2))
         higher_scopes, higher_columns = [], []
-        for j, scope in enumerate(signature[1:]):
+        for j, scope in enumerate(signature[2:]):
             rows = factor_rows[:, j]
             tables = np.stack([_table(table_parts, offsets, group_of, f) for f in rows])
             if len(scope) == 1:
@@ -123,7 +133,7 @@ def build(groups: list[GroundFactors], extra_atoms: np.ndarray | None = None) ->
         )
         used = np.unique(group_of[factor_rows.reshape(-1)]) if factor_rows.size else []
         origins = tuple(sorted({_origin(groups, g) for g in used}))
-        batches.append(Batch(variables, view, rows, origins))
+        batches.append(Batch(variables, view, rows, origins, signature[1]))
     return GroundNetwork(atoms, batches)
 
 
