@@ -225,3 +225,9 @@ def test_world_enumeration_equals_binary_contraction(seed):
         torch.testing.assert_close(marginals, inference.marginals(view), atol=1e-9, rtol=0)
         _, best = enumerate_worlds(view, batch.blocks, maximise=True)
         torch.testing.assert_close(best, inference.max_score(view), atol=1e-9, rtol=0)
+
+
+def test_a_query_over_an_undeclared_domain_is_refused():
+    mln = parse_mln("person = {A}\nS(person)\nL(person, place)\n1 S(x) => L(x, y)\n", "d.mln")
+    with pytest.raises(AgainError, match=r"d.db: the type 'place' of query L has no constants: declare its domain"):
+        query(mln, parse_db("S(A)\n", mln, "d.db"), ["L"])

@@ -61,12 +61,18 @@ def query(mln: MLN, databases: list[Database], queries: list[str], closed_world:
     materialized = mln.materialize(databases)
     answers = []
     for db in tqdm(databases, desc="databases", disable=None if progress else True, leave=False):
-        answers.append(_answer(materialized, db, queries, closed, method, limit))
+        answers.append(_answer(materialized, db, queries, closed, method, limit, bool(progress)))
     return answers
 
 
-def _answer(mln: MLN, db: Database, queries: list[str], closed: frozenset[str], method: Method, limit: int) -> Answer:
+def _answer(mln: MLN, db: Database, queries: list[str], closed: frozenset[str], method: Method, limit: int,
+            progress: bool) -> Answer:
     world = World(mln, db, closed)
+    for name in queries:
+        empty = [t for t in mln.predicates[name].types if not world.domains.get(t)]
+        if empty:
+            raise AgainError(f"{db.source}: the type {empty[0]!r} of query {name} has no constants: declare its domain "
+                             f"in the MLN ({empty[0]} = {{A, B}}) or give evidence that names them")
     names, keys = [], []
     for name in queries:
         predicate = mln.predicates[name]
@@ -81,7 +87,7 @@ def _answer(mln: MLN, db: Database, queries: list[str], closed: frozenset[str], 
     keys = np.concatenate(keys) if keys else np.zeros(0, np.int64)
     state = np.concatenate([world.state(mln.predicates[q], world.offset[q] + np.arange(world.size(mln.predicates[q]), dtype=np.int64))
                             for q in queries]) if len(keys) else np.zeros(0, np.int8)
-    groups, blocks = ground(world, limit, set(queries))
+    groups, blocks = ground(world, limit, set(queries), progress)
     network = build(groups, blocks, keys[state == UNKNOWN])
     values = np.where(state == TRUE, 1.0, 0.0)
     solved, routes = _solve(network, method, db)

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from again_mln.errors import AgainError
 from again_mln.mln.model import MLN, Database, Predicate, WeightedFormula
@@ -417,10 +418,13 @@ def _exactly_one_chain(world: World, atoms: np.ndarray, arity: np.ndarray, origi
     return out, Blocks(atoms, np.where(used, prefix, -1))
 
 
-def ground(world: World, limit: int = GROUNDING_LIMIT, predicates: set[str] | None = None) -> tuple[list[GroundFactors], list[Blocks]]:
+def ground(world: World, limit: int = GROUNDING_LIMIT, predicates: set[str] | None = None,
+           progress: bool = False) -> tuple[list[GroundFactors], list[Blocks]]:
     """Every undecided ground formula of the world (one :class:`GroundFactors` per formula) and
     every open functional block of the predicates the formulas use (or ``predicates``)."""
-    groups = [ground_formula(world, entry, limit) for entry in world.mln.formulas]
+    formulas = tqdm(world.mln.formulas, desc="grounding", unit="formula", leave=False,
+                    disable=None if progress and len(world.mln.formulas) >= 500 else True)
+    groups = [ground_formula(world, entry, limit) for entry in formulas]
     used = {atom.predicate for entry in world.mln.formulas for atom in entry.formula.atoms()} | (predicates or set())
     blocks = []
     for predicate in world.mln.predicates.values():
