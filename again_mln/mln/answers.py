@@ -58,10 +58,9 @@ def query(mln: MLN, databases: list[Database], queries: list[str], closed_world:
     if not queries:
         raise AgainError("no query predicates given")
     closed = closed_set(mln, closed_world, queries)
-    materialized = mln.materialize(databases)
     answers = []
     for db in tqdm(databases, desc="databases", disable=None if progress else True, leave=False):
-        answers.append(_answer(materialized, db, queries, closed, method, limit, bool(progress)))
+        answers.append(_answer(mln.materialize([db]), db, queries, closed, method, limit, bool(progress)))
     return answers
 
 

@@ -121,7 +121,8 @@ class MLN:
 
     def materialize(self, databases: list[Database]) -> "MLN":
         """The MLN with every template formula expanded over the domains of ``databases``
-        (pracmln's materialisation): one formula, and one weight, per combination of constants."""
+        (pracmln's materialisation): one formula, and one weight, per combination of constants.
+        Other domains stay the MLN's own; each database extends them when it is grounded."""
         domains = self.full_domains(databases)
         expanded: list[WeightedFormula] = []
         for entry in self.formulas:
@@ -145,7 +146,10 @@ class MLN:
                 formula = substitute(entry.formula, binding)
                 types = {k: v for k, v in entry.types.items() if k not in binding}
                 expanded.append(replace(entry, formula=formula, types=types, unique=()))
-        return replace(self, formulas=expanded, domains=domains)
+        kept = {name: list(values) for name, values in self.domains.items()}
+        kept.update({entry.types[name]: domains.get(entry.types[name], []) for entry in self.formulas
+                     for name in entry.template_variables})  # as pracmln: a template's domain is kept whole
+        return replace(self, formulas=expanded, domains=kept)
 
     def admit_database(self, db: Database) -> None:
         """Check ``db`` against the MLN, then add its evidence constants to its domains. Evidence of
