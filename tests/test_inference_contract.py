@@ -91,3 +91,13 @@ def test_a_new_ring_plugs_in_without_the_contraction_knowing_it():
     result = _contract(tables, 7, ring)
     assert ring.sums == 7 and result.argmax is None
     torch.testing.assert_close(result.value, _contract(tables, 7, LogRing()).value)
+
+
+@pytest.mark.parametrize("module", ["contract", "enumerate", "planner"])
+def test_the_routes_never_name_a_ring(module):
+    """The contraction, the enumeration and the planner see a Ring only through its methods."""
+    import importlib
+    import inspect
+
+    source = inspect.getsource(importlib.import_module(f"again_mln.inference.{module}"))
+    assert not any(word in source for word in ("LogRing", "MaxRing", "maximises", "milp_contract"))
