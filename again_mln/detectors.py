@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from again_mln.choices import AUTO, DETECTORS
 from again_mln.detection import calibrate_threshold, check_threshold, detection_margins
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
@@ -38,9 +39,6 @@ from again_mln.metrics import auroc, auroc_stderr
 from again_mln.rectify import RectifyResult, rectify
 from again_mln.validation import binarize, check_probabilities
 
-DETECTORS = ("paper", "per-category", "confidence", "map-gap", "weighted-damage")
-#: stands for the detector :func:`auto_pick` chooses by validation AUROC against a synthetic corruption
-AUTO = "auto"
 #: the synthetic corruptions of clean validation explanations that detectors are compared on:
 #: name -> (concepts flipped per explanation, which ones; see :func:`flip_concepts`). ``auto``
 #: ranks by the first, the smallest corruption (one concept, the one the network is least sure

@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from again_mln.attacks import EPSILONS, AttackConfig, adversarial_perturbation, attack_dataset, attack_summary, input_bounds
+from again_mln.choices import EVALUATION_DATASETS
 from again_mln.detection import s_max
 from again_mln.detectors import AUTO, AUTO_CORRUPTION, DETECTORS, CalibratedDetector, fixed_detector, select_detectors
 from again_mln.datasets import DataConfig, load_dataset
@@ -43,7 +44,6 @@ from again_mln.rectify import HARD_STRATEGIES, STRATEGIES
 from again_mln.rulegen.registry import build_rules
 from again_mln.validation import binarize
 
-EVALUATION_DATASETS = ("mnist", "ews", "cub-sim")
 #: standard deviation of the Gaussian prior on learned weights: rules that always hold in the
 #: training data (all of Synthetic-MNIST's) would otherwise get unbounded weights
 PRIOR_STDEV = 5.0
