@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
+from again_mln.choices import AUTO, DETECTORS
 from again_mln.cli.options import device_option, quiet_option, seed_option
-from again_mln.detectors import AUTO, DETECTORS
 
 
 @click.command("detect")

@@ -6,11 +6,8 @@ import sys
 
 import click
 
+from again_mln.choices import AUTO, DETECTORS, EVALUATION_DATASETS, STRATEGIES
 from again_mln.cli.options import data_root_option, device_option, parse_attack, quiet_option
-from again_mln.detectors import AUTO, DETECTORS
-from again_mln.experiments import EVALUATION_DATASETS, evaluation_config, run_evaluation
-from again_mln.rectify import STRATEGIES
-from again_mln.reporting import tables, write_reports
 
 
 def _n_targets(value: str | None) -> int | str | None:
@@ -70,6 +67,9 @@ def evaluate_command(data_root, dataset, output, quick, repeats, seed, target_sr
                      quiet):
     """Clean, known and unknown perturbations (eps 4..32/255) for CBM, CBM-AT and CBM+AGAIN; prints
     the paper-style tables and writes them as JSON, CSV, Markdown, PNG figures and ROC curves."""
+    from again_mln.experiments import evaluation_config, run_evaluation
+    from again_mln.reporting import tables, write_reports
+
     config = evaluation_config(dataset, quick, data_root=data_root, repeats=repeats, seed=seed, target_sr=target_sr,
                                detectors=detectors if target_sr is not None else detectors or ("paper",),
                                threshold=threshold, strategies=tuple(strategies) or None, known=known,

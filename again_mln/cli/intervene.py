@@ -7,27 +7,26 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import torch
 
-from again_mln.atomic import atomic_path, check_target, write_text
-from again_mln.attacks import AttackConfig, attack_split
+from again_mln.choices import INTERVENTION_POLICIES as POLICIES, SPLITS
 from again_mln.cli.options import device_option, parse_attack, quiet_option, seed_option
-from again_mln.datasets import SPLITS, DataConfig, load_dataset
-from again_mln.datasets.base import ConceptDataset
-from again_mln.detection import calibrate_threshold
-from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.interventions import POLICIES, check_policies, curves_table, intervention_curves, plot_curves, summarize
-from again_mln.mlnfile import read_mln
-from again_mln.models.cbm import ConceptModel
-from again_mln.models.checkpoint import load_checkpoint
-from again_mln.models.training import predict
+
+if TYPE_CHECKING:
+    from again_mln.datasets.base import ConceptDataset
+    from again_mln.graph import FactorGraph
+    from again_mln.models.cbm import ConceptModel
 
 
 def _calibrated_threshold(model: ConceptModel, graph: FactorGraph, train: ConceptDataset, target_sr: float, batch_size: int) -> float:
     """The detection relaxation d whose pass rate on the model's clean training explanations is ``target_sr``."""
+    import torch
+
+    from again_mln.detection import calibrate_threshold
+    from again_mln.models.training import predict
+
     arrays = predict(model, train, batch_size, graph.device)
     return calibrate_threshold(graph, torch.from_numpy(arrays["concepts"]),
                                torch.from_numpy(arrays["categories"].argmax(1)), target_sr).threshold
@@ -66,6 +65,15 @@ def intervene_command(checkpoints, mln_path, split, attack, eps, steps, n_target
                       target_sr, limit, batch_size, output, seed, device, quiet):
     """Intervention curves of CHECKPOINTS (one or more, e.g. one per seed, averaged in the table):
     E-ACC and P-ACC after the expert answers k = 0..K concepts chosen by each policy."""
+    from again_mln.atomic import atomic_path, check_target, write_text
+    from again_mln.attacks import AttackConfig, attack_split
+    from again_mln.datasets import DataConfig, load_dataset
+    from again_mln.errors import AgainError
+    from again_mln.graph import FactorGraph
+    from again_mln.interventions import check_policies, curves_table, intervention_curves, plot_curves, summarize
+    from again_mln.mlnfile import read_mln
+    from again_mln.models.checkpoint import load_checkpoint
+
     policies = check_policies([p.strip() for p in policies.split(",") if p.strip()])
     paths = [Path(output), Path(output).with_suffix(".md"), Path(output).with_suffix(".png")]
     for path in paths:

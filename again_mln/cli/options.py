@@ -1,9 +1,14 @@
-"""Options that several commands share, declared once so their names, defaults and help agree."""
+"""Options that several commands share, declared once so their names, defaults and help agree.
+
+Like every command module, this imports no part of the library that needs torch, numpy or scipy:
+``again-mln --help`` and ``again-mln COMMAND --help`` answer at once."""
 from __future__ import annotations
 
 import math
 
 import click
+
+from again_mln.choices import ATTACK_KINDS, ATTACK_TARGETS
 
 
 class FiniteFloat(click.FloatRange):
@@ -39,12 +44,10 @@ cub_root_option = click.option("--cub-root", type=click.Path(file_okay=False), d
 
 def parse_attack(value: str | None) -> tuple[str, str] | None:
     """``KIND`` or ``KIND/TARGETS`` (e.g. ``confounding/damaging``) -> (kind, targets)."""
-    from again_mln.attacks import KINDS, TARGETS
-
     if value is None:
         return None
     kind, _, targets = value.partition("/")
-    if kind not in KINDS or (targets or "random") not in TARGETS:
-        raise click.BadParameter(f"expected KIND[/TARGETS] with KIND in {', '.join(KINDS)} and TARGETS in "
-                                 f"{', '.join(TARGETS)}, got {value!r}")
+    if kind not in ATTACK_KINDS or (targets or "random") not in ATTACK_TARGETS:
+        raise click.BadParameter(f"expected KIND[/TARGETS] with KIND in {', '.join(ATTACK_KINDS)} and TARGETS in "
+                                 f"{', '.join(ATTACK_TARGETS)}, got {value!r}")
     return kind, targets or "random"

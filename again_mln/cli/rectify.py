@@ -9,9 +9,8 @@ import time
 
 import click
 
+from again_mln.choices import DEFAULT_CHUNK_ROWS, STRATEGIES
 from again_mln.cli.options import device_option, quiet_option
-from again_mln.rectify import STRATEGIES
-from again_mln.streaming import DEFAULT_CHUNK_ROWS
 
 
 @click.command("rectify")
