@@ -1,11 +1,15 @@
 """The closed sets of names the library accepts, and the defaults the command line shows.
 
-They are defined here, in a module that imports nothing, so that the command line can declare
+They are defined here, in a module that imports nothing heavy, so that the command line can declare
 its options and print ``--help`` without loading torch. Each module that owns a set re-exports
 it under its usual name (``again_mln.rectify.STRATEGIES`` is :data:`STRATEGIES`), and checks
 values against it as before.
 """
 from __future__ import annotations
+
+from typing import Sequence
+
+from again_mln.errors import AgainError
 
 # rectification (again_mln.rectify, again_mln.streaming)
 #: Strategies whose interventions are hard 0/1 concepts; ``marginal`` returns probabilities.
@@ -19,6 +23,16 @@ DEFAULT_CHUNK_ROWS = 8_192
 DETECTORS: tuple[str, ...] = ("paper", "per-category", "confidence", "map-gap", "weighted-damage")
 #: stands for the detector ``auto_pick`` chooses by validation AUROC against a synthetic corruption
 AUTO = "auto"
+
+
+def check_detectors(names: Sequence[str], allow_auto: bool = True) -> tuple[str, ...]:
+    """The one check of detector names: ``names`` as a tuple when each is one of :data:`DETECTORS`
+    (or :data:`AUTO`, unless ``allow_auto`` is false), else an error naming the first unknown one."""
+    known = DETECTORS + (AUTO,) if allow_auto else DETECTORS
+    bad = [name for name in names if name not in known]
+    if bad:
+        raise AgainError(f"unknown detector {bad[0]!r}; expected one of {', '.join(known)}")
+    return tuple(names)
 
 # attacks (again_mln.attacks)
 ATTACK_KINDS: tuple[str, ...] = ("erasure", "introduction", "confounding")

@@ -6,8 +6,9 @@ import sys
 
 import click
 
-from again_mln.choices import AUTO, DETECTORS, EVALUATION_DATASETS, STRATEGIES
+from again_mln.choices import DETECTORS, EVALUATION_DATASETS, STRATEGIES, check_detectors
 from again_mln.cli.options import data_root_option, device_option, parse_attack, quiet_option
+from again_mln.errors import AgainError
 
 
 def _n_targets(value: str | None) -> int | str | None:
@@ -23,10 +24,12 @@ def _detectors(value: str | None) -> tuple[str, ...] | None:
     """Comma-separated detector names."""
     if value is None:
         return None
-    names = tuple(v.strip() for v in value.split(",") if v.strip())
-    bad = [n for n in names if n not in DETECTORS + (AUTO,)]
-    if bad or not names:
-        raise click.BadParameter(f"expected names from {', '.join(DETECTORS + (AUTO,))}, got {value!r}")
+    try:
+        names = check_detectors(tuple(v.strip() for v in value.split(",") if v.strip()))
+    except AgainError as err:
+        raise click.BadParameter(str(err)) from None
+    if not names:
+        raise click.BadParameter(f"expected one or more detector names, got {value!r}")
     return names
 
 
