@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from again_mln.cli import COMMANDS, main
@@ -19,6 +20,7 @@ _PROBE = """
 import json, sys
 from again_mln.cli import COMMANDS, main
 import click
+import pytest
 from click.testing import CliRunner
 
 heavy = %r
@@ -58,3 +60,16 @@ def test_the_listing_shows_every_command_with_its_short_help():
     for name in COMMANDS:
         assert f"  {name} " in result.output
         assert main.get_command(None, name).get_short_help_str().split()[0] in result.output
+
+
+@pytest.mark.parametrize("option, value", [("--lam", "-1"), ("--lam", "nan"), ("--threshold", "1.5"), ("--threshold", "inf")])
+@pytest.mark.parametrize("command", ["rectify", "detect", "intervene"])
+def test_a_bad_lam_or_threshold_is_the_same_usage_error_in_every_command(tmp_path, command, option, value):
+    """--lam and --threshold are declared alike everywhere: the same mistake exits 2 with the same message."""
+    (tmp_path / "rules.mln").write_text("")  # intervene wants it to exist; the option is refused before it is read
+    args = [command, str(tmp_path / "in.npz"), "--mln", str(tmp_path / "rules.mln"), "-o", str(tmp_path / "out.npz"),
+            option, value]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.output
+    assert not (tmp_path / "out.npz").exists()

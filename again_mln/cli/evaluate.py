@@ -7,7 +7,7 @@ import sys
 import click
 
 from again_mln.choices import DETECTORS, EVALUATION_DATASETS, STRATEGIES, check_detectors
-from again_mln.cli.options import data_root_option, device_option, parse_attack, quiet_option
+from again_mln.cli.options import data_root_option, device_option, parse_attack, quiet_option, threshold_option
 from again_mln.errors import AgainError
 
 
@@ -46,8 +46,7 @@ def _detectors(value: str | None) -> tuple[str, ...] | None:
               help=f"Detectors to compare, comma-separated, from {', '.join(DETECTORS)}, or auto (the best "
                    "validation AUROC against a flip of the concept the network is least sure of) [auto; paper when "
                    "not calibrated].")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.9, show_default=True,
-              help="Detection relaxation d when not calibrated.")
+@threshold_option(0.9, "Detection relaxation d when not calibrated.")
 @click.option("--strategy", "strategies", type=click.Choice(STRATEGIES), multiple=True,
               help="Rectification strategies to compare [all].")
 @click.option("--known", callback=lambda c, p, v: parse_attack(v), default=None,

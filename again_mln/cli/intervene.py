@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from again_mln.choices import INTERVENTION_POLICIES as POLICIES, SPLITS
-from again_mln.cli.options import device_option, parse_attack, quiet_option, seed_option
+from again_mln.cli.options import device_option, lam_option, parse_attack, quiet_option, seed_option, threshold_option
 
 if TYPE_CHECKING:
     from again_mln.datasets.base import ConceptDataset
@@ -48,10 +48,8 @@ def _calibrated_threshold(model: ConceptModel, graph: FactorGraph, train: Concep
               help="Comma-separated policies: " + ", ".join(POLICIES) + ".")
 @click.option("--max-k", type=click.IntRange(0), default=5, show_default=True,
               help="Largest number of concepts the expert answers per sample.")
-@click.option("--lam", type=click.FloatRange(0), default=1.0, show_default=True,
-              help="Weight of the network's log-probabilities against the rules in the posterior.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="rules+rectify repairs explanations that fail detection at this d (1: all of them).")
+@lam_option(1.0, "Weight of the network's log-probabilities against the rules in the posterior.")
+@threshold_option(1.0, "rules+rectify repairs explanations that fail detection at this d (1: all of them).")
 @click.option("--target-sr", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Instead of --threshold, calibrate d per model for this pass rate on its clean training split.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N samples of the split.")

@@ -23,6 +23,22 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+#: the type of every ``--threshold``: the detection relaxation d of Eq. 3, in [0, 1] (as the library checks)
+THRESHOLD = FiniteFloat(0, 1)
+#: the type of every ``--lam``: the weight of the network's confidence against the rules, finite and >= 0
+LAM = FiniteFloat(0)
+
+
+def threshold_option(default: float, help: str):
+    """``--threshold``, declared alike in every command (a bad value exits 2 everywhere)."""
+    return click.option("--threshold", type=THRESHOLD, default=default, show_default=True, help=help)
+
+
+def lam_option(default: float, help: str):
+    """``--lam``, declared alike in every command (a bad value exits 2 everywhere)."""
+    return click.option("--lam", type=LAM, default=default, show_default=True, help=help)
+
+
 #: ``--device``: where tensors live (the library resolves ``auto``)
 device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 #: ``--seed``: the one seed of a run (same seed, same result)
