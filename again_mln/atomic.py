@@ -15,11 +15,12 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterator, Mapping
-
-import numpy as np
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 from again_mln.errors import AgainError, short
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 #: Resolved paths of the files read by the running command (None outside a command).
@@ -190,5 +191,7 @@ def write_text(target: str | os.PathLike, text: str) -> None:
 
 def save_npz(target: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
     """Save arrays as an uncompressed ``.npz`` atomically."""
+    import numpy as np  # on use: the command line starts without numpy
+
     with atomic_path(target, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)

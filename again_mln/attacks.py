@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from again_mln.choices import ATTACK_KINDS as KINDS, ATTACK_TARGETS as TARGETS
 from again_mln.datasets.base import ConceptDataset
 from again_mln.devices import resolve_device
 from again_mln.errors import AgainError
@@ -33,8 +34,6 @@ from again_mln.models.checkpoint import load_checkpoint
 from again_mln.models.workflow import checkpoint_dataset
 from again_mln.validation import binarize
 
-KINDS = ("erasure", "introduction", "confounding")
-TARGETS = ("random", "damaging")
 #: the paper's budgets, in units of 1/255 of the input range
 EPSILONS = (4, 8, 16, 32)
 #: a target concept counts as pushed far enough once its logit is this far past 0

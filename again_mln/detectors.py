@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from again_mln.choices import AUTO, DETECTORS, check_detectors
 from again_mln.detection import calibrate_threshold, check_threshold, detection_margins
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
@@ -38,9 +39,6 @@ from again_mln.metrics import auroc, auroc_stderr
 from again_mln.rectify import RectifyResult, rectify
 from again_mln.validation import binarize, check_probabilities
 
-DETECTORS = ("paper", "per-category", "confidence", "map-gap", "weighted-damage")
-#: stands for the detector :func:`auto_pick` chooses by validation AUROC against a synthetic corruption
-AUTO = "auto"
 #: the synthetic corruptions of clean validation explanations that detectors are compared on:
 #: name -> (concepts flipped per explanation, which ones; see :func:`flip_concepts`). ``auto``
 #: ranks by the first, the smallest corruption (one concept, the one the network is least sure
@@ -92,8 +90,7 @@ _SCORES: dict[str, Score] = {"paper": _rule_margin, "per-category": _rule_margin
 
 def detector_scores(name: str, graph: FactorGraph, concept_probs, categories, lam: float = 1.0) -> Tensor:
     """The raw plausibility (N,) of each explanation under detector ``name`` (see the module)."""
-    if name not in DETECTORS:
-        raise AgainError(f"unknown detector {name!r}; expected one of {', '.join(DETECTORS)}")
+    check_detectors((name,), allow_auto=False)
     probs = check_probabilities(concept_probs, graph.num_concepts).to(graph.device, torch.float32)
     _, y = graph.validate(binarize(probs), categories)
     return _SCORES[name](graph, probs, y, lam).double()
@@ -239,9 +236,8 @@ def select_detectors(names: Sequence[str], graph: FactorGraph, concept_probs, ca
     clean explanations against the same ones under each of :data:`CORRUPTIONS`; ``auto`` among
     ``names`` stands for the candidate (of all :data:`DETECTORS`) picked by :func:`auto_pick`
     under :data:`AUTO_CORRUPTION`. No attack is ever involved."""
-    bad = [n for n in names if n not in DETECTORS + (AUTO,)]
-    if bad or not names:
-        raise AgainError(f"unknown detector {bad[0] if bad else ''!r}; expected one of {', '.join(DETECTORS + (AUTO,))}")
+    if not check_detectors(names):
+        raise AgainError(f"no detector to select; expected one or more of {', '.join(DETECTORS + (AUTO,))}")
     probs = check_probabilities(concept_probs, graph.num_concepts).cpu()
     y = torch.as_tensor(categories).long().cpu()
     candidates = DETECTORS if AUTO in names else tuple(dict.fromkeys(names))
@@ -272,8 +268,10 @@ def load_detector(path: str | os.PathLike, graph: FactorGraph) -> CalibratedDete
             raise AgainError(f"{path}: expected the .npz that again-mln detect writes (detector, cutoffs, lam)")
         name, cutoffs, lam = str(data["detector"]), torch.from_numpy(data["cutoffs"]).double(), float(data["lam"])
         target = float(data["target_sr"]) if "target_sr" in data.files else math.nan
-    if name not in DETECTORS:
-        raise AgainError(f"{path}: unknown detector {name!r}; expected one of {', '.join(DETECTORS)}")
+    try:
+        check_detectors((name,), allow_auto=False)
+    except AgainError as err:
+        raise AgainError(f"{path}: {err}") from None
     if cutoffs.shape != (graph.num_categories,):
         raise AgainError(f"{path}: {len(cutoffs)} cutoffs, but the rules have {graph.num_categories} categories")
     return CalibratedDetector(name, graph, cutoffs, lam, None if math.isnan(target) else target)

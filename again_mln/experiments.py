@@ -25,8 +25,9 @@ import torch
 from tqdm import tqdm
 
 from again_mln.attacks import EPSILONS, AttackConfig, adversarial_perturbation, attack_dataset, attack_summary, input_bounds
+from again_mln.choices import EVALUATION_DATASETS, check_detectors
 from again_mln.detection import s_max
-from again_mln.detectors import AUTO, AUTO_CORRUPTION, DETECTORS, CalibratedDetector, fixed_detector, select_detectors
+from again_mln.detectors import AUTO, AUTO_CORRUPTION, CalibratedDetector, fixed_detector, select_detectors
 from again_mln.datasets import DataConfig, load_dataset
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
@@ -43,7 +44,6 @@ from again_mln.rectify import HARD_STRATEGIES, STRATEGIES
 from again_mln.rulegen.registry import build_rules
 from again_mln.validation import binarize
 
-EVALUATION_DATASETS = ("mnist", "ews", "cub-sim")
 #: standard deviation of the Gaussian prior on learned weights: rules that always hold in the
 #: training data (all of Synthetic-MNIST's) would otherwise get unbounded weights
 PRIOR_STDEV = 5.0
@@ -96,10 +96,7 @@ class EvaluationConfig:
         self.n_targets = None if self.n_targets == "all" else self.n_targets
         self.unknown = ((tuple(self.unknown),) if isinstance(self.unknown[0], str)
                         else tuple(tuple(a) for a in self.unknown))
-        self.detectors = tuple(self.detectors)
-        bad = [d for d in self.detectors if d not in DETECTORS + (AUTO,)]
-        if bad:
-            raise AgainError(f"unknown detector {bad[0]!r}; expected one of {', '.join(DETECTORS + (AUTO,))}")
+        self.detectors = check_detectors(self.detectors)
         if self.target_sr is None and set(self.detectors) - {"paper", AUTO}:
             raise AgainError("detectors other than 'paper' are calibrated: give a target SR (--target-sr)")
         self.attacks("known", 0.0), self.attacks("unknown", 0.0)  # validates kinds and targets

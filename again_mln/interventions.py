@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from again_mln import inference
+from again_mln.choices import INTERVENTION_POLICIES as POLICIES
 from again_mln.datasets.base import ConceptDataset
 from again_mln.detection import detect
 from again_mln.errors import AgainError
@@ -38,7 +39,6 @@ from again_mln.metrics import e_acc, p_acc
 from again_mln.models.cbm import ConceptModel, Encoding
 from again_mln.validation import binarize
 
-POLICIES = ("random", "uncertainty", "rules", "rules+rectify")
 CONDITIONS = ("clean", "attacked")
 #: log-potential gap that clamps an answered concept to the expert's value (exp(-1e4) is 0 in float64)
 EVIDENCE = 1e4

@@ -120,7 +120,7 @@ def exact_route(graph: FactorGraph, exact: ExactMethod = "auto") -> str | None:
     if exact not in ("auto", "eliminate", "enumerate"):
         raise AgainError(f"unknown exact method {exact!r}; expected auto, eliminate or enumerate")
     try:
-        return inference.plan(graph.factor_view(), LogRing, exact).route
+        return inference.plan(graph.factor_view(), LogRing(), exact).route
     except AgainError:
         return None
 

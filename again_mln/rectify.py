@@ -25,15 +25,13 @@ import torch
 from torch import nn
 
 from again_mln import inference
+from again_mln.choices import HARD_STRATEGIES, STRATEGIES
 from again_mln.detection import fails_detection
 from again_mln.errors import AgainError
 from again_mln.graph import FactorGraph
 from again_mln.switch import CandidateTable, switch_of
 from again_mln.validation import binarize, check_choice, check_probabilities
 
-#: Strategies whose interventions are hard 0/1 concepts; ``marginal`` returns probabilities.
-HARD_STRATEGIES = ("switch", "iterate", "map")
-STRATEGIES = HARD_STRATEGIES + ("marginal",)
 #: Gains below this are treated as zero, so float round-off cannot make ``iterate`` cycle.
 _MIN_GAIN = 1e-5
 

@@ -20,13 +20,11 @@ import numpy as np
 import torch
 
 from again_mln.atomic import atomic_path
+from again_mln.choices import DEFAULT_CHUNK_ROWS
 from again_mln.detectors import CalibratedDetector, rectify_flagged
 from again_mln.graph import FactorGraph
 from again_mln.rectify import numpy_result, rectify
 
-#: Rows per chunk: large enough that per-call overheads vanish, small enough that one chunk's
-#: working tensors stay near 100 MB at CUB scale (about 13 kB per explanation with ``switch``).
-DEFAULT_CHUNK_ROWS = 8_192
 #: A reader of rows ``start:stop``: concept probabilities (n, M) float32 and category ids (n,).
 RowReader = Callable[[int, int], "tuple[np.ndarray, np.ndarray]"]
 

@@ -63,7 +63,7 @@ def measure(concepts: int, categories: int, category_rules: int, concept_rules: 
     view = graph.factor_view()  # the first call derives the weighted tables from the weights
     out["tables"] = time.perf_counter() - start
     start = time.perf_counter()
-    chosen = plan(view, MaxRing)
+    chosen = plan(view, MaxRing())
     out["plan"] = time.perf_counter() - start
     out["route"], out["width"] = chosen.route, f"{chosen.width}" if chosen.order is not None else f"> {chosen.width - 1}"
     k = categories if s_max_categories is None else min(s_max_categories, categories)

@@ -88,7 +88,7 @@ def test_evaluate_prints_tables_and_writes_reports(tmp_path):
 
 def test_evaluate_rejects_a_bad_detector_and_uncalibrated_detectors():
     result = CliRunner().invoke(main, ["evaluate", "--dataset", "ews", "--detector", "paper,magic"])
-    assert result.exit_code == 2 and "expected names from" in result.output
+    assert result.exit_code == 2 and "unknown detector 'magic'" in result.output
     result = CliRunner().invoke(main, ["evaluate", "--dataset", "ews", "--detector", "confidence"])
     assert result.exit_code == 1 and "give a target SR" in result.output
 

@@ -95,7 +95,7 @@ def test_planner_sends_a_label_free_sized_concept_graph_to_the_integer_program()
     n, pairs = 2000, 5000
     scopes = tuple(tuple(rng.sample(range(n), 2)) for _ in range(pairs))
     view = FactorView(torch.zeros(1), torch.zeros(1, n, 2), scopes, torch.zeros(1, pairs, 4))
-    chosen = plan(view, MaxRing)
+    chosen = plan(view, MaxRing())
     assert chosen.route == "milp" and chosen.order is None and chosen.width > 23
     with pytest.raises(AgainError, match="elimination width 24\\+"):
-        plan(view, LogRing)
+        plan(view, LogRing())

@@ -2,8 +2,12 @@
 
 Each command lives in its own module under ``again_mln.cli``, only parses options, calls one
 public library function and prints its summary. Commands are imported when they are run (or
-listed), so ``again-mln rectify`` never pays for the training stack. Every :class:`AgainError`
-raised below becomes a one-line ``Error: ...`` message and exit status 1, never a traceback.
+listed), so ``again-mln rectify`` never pays for the training stack; and a command module imports
+at module level only click, the option vocabularies of :mod:`again_mln.choices` and the shared
+options, never the library itself (it does so inside the command), so ``again-mln --help`` and
+``again-mln COMMAND --help`` answer without importing torch, numpy or scipy
+(``tests/test_cli_help.py``). Every :class:`AgainError` raised below becomes a one-line
+``Error: ...`` message and exit status 1, never a traceback.
 """
 from __future__ import annotations
 

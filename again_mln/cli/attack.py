@@ -4,31 +4,23 @@ from __future__ import annotations
 from functools import partial
 
 import click
-import numpy as np
-from tqdm import tqdm
 
-from again_mln.atomic import save_npz
-from again_mln.attacks import KINDS, TARGETS, AttackConfig, attack_checkpoint, attack_summary
+from again_mln.choices import ATTACK_KINDS, ATTACK_TARGETS, SPLITS
 from again_mln.cli.options import (cub_root_option, data_root_option, device_option, mnist_root_option,
                                    quiet_option, seed_option)
-from again_mln.datasets import SPLITS
-from again_mln.devices import resolve_device
-from again_mln.graph import FactorGraph
-from again_mln.mlnfile import read_mln
-from again_mln.models.training import accuracies, predict
 
 
 @click.command("attack")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="Predictions on the adversarial inputs (.npz, the layout of `predict`).")
-@click.option("--kind", type=click.Choice(KINDS), default="confounding", show_default=True)
+@click.option("--kind", type=click.Choice(ATTACK_KINDS), default="confounding", show_default=True)
 @click.option("--eps", type=click.FloatRange(0, 255), default=8.0, show_default=True,
               help="L-inf budget in units of 1/255 of the input (or each feature's) range.")
 @click.option("--steps", type=click.IntRange(1), default=10, show_default=True, help="PGD steps.")
 @click.option("--n-targets", type=click.IntRange(1), default=2, show_default=True,
               help="Concepts to erase and/or introduce per sample.")
-@click.option("--targets", type=click.Choice(TARGETS), default="random", show_default=True,
+@click.option("--targets", type=click.Choice(ATTACK_TARGETS), default="random", show_default=True,
               help="random, or damaging: the concepts whose flip breaks the rules most (needs --mln).")
 @click.option("--mln", "mln_path", type=click.Path(dir_okay=False), help="Rules (.mln) for --targets damaging.")
 @click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
@@ -44,6 +36,16 @@ def attack_command(checkpoint, output, kind, eps, steps, n_targets, targets, mln
                    data_root, mnist_root, cub_root, seed, device, quiet):
     """Attack CHECKPOINT's explanations (L-inf PGD that keeps the predicted category) and write the
     model's predictions on the adversarial inputs, with the clean ones beside them, to OUTPUT."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from again_mln.atomic import save_npz
+    from again_mln.attacks import AttackConfig, attack_checkpoint, attack_summary
+    from again_mln.devices import resolve_device
+    from again_mln.graph import FactorGraph
+    from again_mln.mlnfile import read_mln
+    from again_mln.models.training import accuracies, predict
+
     graph = None if mln_path is None else FactorGraph(read_mln(mln_path), device=device)
     config = AttackConfig(kind, eps, steps, n_targets, targets)
     progress = None if quiet else partial(tqdm, desc="attack", leave=False)

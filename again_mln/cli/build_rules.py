@@ -7,13 +7,10 @@ from pathlib import Path
 import click
 
 from again_mln.atomic import output_folder
-from again_mln.errors import AgainError
-from again_mln.mlnfile import write_mln
-from again_mln.rulegen.cub import CONCEPT_CHOICES
-from again_mln.rulegen.registry import RULE_SOURCES
+from again_mln.choices import CUB_CONCEPTS, SEMANTICS, WEIGHTINGS
 from again_mln.cli.options import cub_root_option, data_root_option
-from again_mln.rulegen.kinds import SEMANTICS, WEIGHTINGS
-from again_mln.rulegen.summary import format_summary, summarize
+from again_mln.errors import AgainError
+from again_mln.rulegen.registry import RULE_SOURCES  # imports no builder
 
 
 @click.command("build-rules")
@@ -23,7 +20,7 @@ from again_mln.rulegen.summary import format_summary, summarize
               help="The .mln file to write [default: mln_files/DATASET.mln].")
 @cub_root_option
 @data_root_option
-@click.option("--concepts", type=click.Choice(CONCEPT_CHOICES), default="cbm", show_default=True,
+@click.option("--concepts", type=click.Choice(CUB_CONCEPTS), default="cbm", show_default=True,
               help="cub: the 112 attributes of concept bottleneck work, or all 312.")
 @click.option("--coexist-above", type=float, default=55.0, show_default=True,
               help="cub: association score (percent) above which a category-concept rule is coexistence.")
@@ -57,6 +54,9 @@ from again_mln.rulegen.summary import format_summary, summarize
 @click.pass_context
 def build_rules_command(ctx: click.Context, **options) -> None:
     """Build the rules of a dataset, write them as a pracmln .mln file and print a summary."""
+    from again_mln.mlnfile import write_mln
+    from again_mln.rulegen.summary import format_summary, summarize
+
     dataset, output = options.pop("dataset"), options.pop("output")
     source = RULE_SOURCES[dataset]
     for name in sorted(set(options) - set(source.options)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from again_mln.cli.options import data_root_option, quiet_option
-from again_mln.datasets.store import DATA_SETS, fetch, status
+from again_mln.datasets.store import DATA_SETS, fetch, status  # the data package loads no loader on import
 
 
 @click.group("data")

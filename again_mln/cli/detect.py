@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from again_mln.cli.options import device_option, quiet_option, seed_option
-from again_mln.detectors import AUTO, DETECTORS
+from again_mln.choices import AUTO, DETECTORS
+from again_mln.cli.options import device_option, lam_option, quiet_option, seed_option, threshold_option
 
 
 @click.command("detect")
@@ -24,9 +24,8 @@ from again_mln.detectors import AUTO, DETECTORS
 @click.option("--detector", default=None, type=click.Choice(DETECTORS + (AUTO,)),
               help="Detector [auto with --calibrate: best validation AUROC against a flip of the least sure concept; "
                    "else paper at --threshold].")
-@click.option("--threshold", default=0.9, show_default=True, type=click.FloatRange(0, 1),
-              help="The paper's relaxation d when not calibrated.")
-@click.option("--lam", default=1.0, show_default=True, type=click.FloatRange(0), help="Weight of the network's confidence.")
+@threshold_option(0.9, "The paper's relaxation d when not calibrated.")
+@lam_option(1.0, "Weight of the network's confidence.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .npz.")
 @click.option("--logits", is_flag=True, help="PREDS (and CLEAN) hold concept logits, not probabilities.")
 @seed_option

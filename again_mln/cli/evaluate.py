@@ -6,11 +6,9 @@ import sys
 
 import click
 
-from again_mln.cli.options import data_root_option, device_option, parse_attack, quiet_option
-from again_mln.detectors import AUTO, DETECTORS
-from again_mln.experiments import EVALUATION_DATASETS, evaluation_config, run_evaluation
-from again_mln.rectify import STRATEGIES
-from again_mln.reporting import tables, write_reports
+from again_mln.choices import DETECTORS, EVALUATION_DATASETS, STRATEGIES, check_detectors
+from again_mln.cli.options import data_root_option, device_option, parse_attack, quiet_option, threshold_option
+from again_mln.errors import AgainError
 
 
 def _n_targets(value: str | None) -> int | str | None:
@@ -26,10 +24,12 @@ def _detectors(value: str | None) -> tuple[str, ...] | None:
     """Comma-separated detector names."""
     if value is None:
         return None
-    names = tuple(v.strip() for v in value.split(",") if v.strip())
-    bad = [n for n in names if n not in DETECTORS + (AUTO,)]
-    if bad or not names:
-        raise click.BadParameter(f"expected names from {', '.join(DETECTORS + (AUTO,))}, got {value!r}")
+    try:
+        names = check_detectors(tuple(v.strip() for v in value.split(",") if v.strip()))
+    except AgainError as err:
+        raise click.BadParameter(str(err)) from None
+    if not names:
+        raise click.BadParameter(f"expected one or more detector names, got {value!r}")
     return names
 
 
@@ -46,8 +46,7 @@ def _detectors(value: str | None) -> tuple[str, ...] | None:
               help=f"Detectors to compare, comma-separated, from {', '.join(DETECTORS)}, or auto (the best "
                    "validation AUROC against a flip of the concept the network is least sure of) [auto; paper when "
                    "not calibrated].")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.9, show_default=True,
-              help="Detection relaxation d when not calibrated.")
+@threshold_option(0.9, "Detection relaxation d when not calibrated.")
 @click.option("--strategy", "strategies", type=click.Choice(STRATEGIES), multiple=True,
               help="Rectification strategies to compare [all].")
 @click.option("--known", callback=lambda c, p, v: parse_attack(v), default=None,
@@ -70,6 +69,9 @@ def evaluate_command(data_root, dataset, output, quick, repeats, seed, target_sr
                      quiet):
     """Clean, known and unknown perturbations (eps 4..32/255) for CBM, CBM-AT and CBM+AGAIN; prints
     the paper-style tables and writes them as JSON, CSV, Markdown, PNG figures and ROC curves."""
+    from again_mln.experiments import evaluation_config, run_evaluation
+    from again_mln.reporting import tables, write_reports
+
     config = evaluation_config(dataset, quick, data_root=data_root, repeats=repeats, seed=seed, target_sr=target_sr,
                                detectors=detectors if target_sr is not None else detectors or ("paper",),
                                threshold=threshold, strategies=tuple(strategies) or None, known=known,

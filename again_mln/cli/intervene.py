@@ -7,27 +7,26 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import torch
 
-from again_mln.atomic import atomic_path, check_target, write_text
-from again_mln.attacks import AttackConfig, attack_split
-from again_mln.cli.options import device_option, parse_attack, quiet_option, seed_option
-from again_mln.datasets import SPLITS, DataConfig, load_dataset
-from again_mln.datasets.base import ConceptDataset
-from again_mln.detection import calibrate_threshold
-from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.interventions import POLICIES, check_policies, curves_table, intervention_curves, plot_curves, summarize
-from again_mln.mlnfile import read_mln
-from again_mln.models.cbm import ConceptModel
-from again_mln.models.checkpoint import load_checkpoint
-from again_mln.models.training import predict
+from again_mln.choices import INTERVENTION_POLICIES as POLICIES, SPLITS
+from again_mln.cli.options import device_option, lam_option, parse_attack, quiet_option, seed_option, threshold_option
+
+if TYPE_CHECKING:
+    from again_mln.datasets.base import ConceptDataset
+    from again_mln.graph import FactorGraph
+    from again_mln.models.cbm import ConceptModel
 
 
 def _calibrated_threshold(model: ConceptModel, graph: FactorGraph, train: ConceptDataset, target_sr: float, batch_size: int) -> float:
     """The detection relaxation d whose pass rate on the model's clean training explanations is ``target_sr``."""
+    import torch
+
+    from again_mln.detection import calibrate_threshold
+    from again_mln.models.training import predict
+
     arrays = predict(model, train, batch_size, graph.device)
     return calibrate_threshold(graph, torch.from_numpy(arrays["concepts"]),
                                torch.from_numpy(arrays["categories"].argmax(1)), target_sr).threshold
@@ -49,10 +48,8 @@ def _calibrated_threshold(model: ConceptModel, graph: FactorGraph, train: Concep
               help="Comma-separated policies: " + ", ".join(POLICIES) + ".")
 @click.option("--max-k", type=click.IntRange(0), default=5, show_default=True,
               help="Largest number of concepts the expert answers per sample.")
-@click.option("--lam", type=click.FloatRange(0), default=1.0, show_default=True,
-              help="Weight of the network's log-probabilities against the rules in the posterior.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="rules+rectify repairs explanations that fail detection at this d (1: all of them).")
+@lam_option(1.0, "Weight of the network's log-probabilities against the rules in the posterior.")
+@threshold_option(1.0, "rules+rectify repairs explanations that fail detection at this d (1: all of them).")
 @click.option("--target-sr", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Instead of --threshold, calibrate d per model for this pass rate on its clean training split.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N samples of the split.")
@@ -66,6 +63,15 @@ def intervene_command(checkpoints, mln_path, split, attack, eps, steps, n_target
                       target_sr, limit, batch_size, output, seed, device, quiet):
     """Intervention curves of CHECKPOINTS (one or more, e.g. one per seed, averaged in the table):
     E-ACC and P-ACC after the expert answers k = 0..K concepts chosen by each policy."""
+    from again_mln.atomic import atomic_path, check_target, write_text
+    from again_mln.attacks import AttackConfig, attack_split
+    from again_mln.datasets import DataConfig, load_dataset
+    from again_mln.errors import AgainError
+    from again_mln.graph import FactorGraph
+    from again_mln.interventions import check_policies, curves_table, intervention_curves, plot_curves, summarize
+    from again_mln.mlnfile import read_mln
+    from again_mln.models.checkpoint import load_checkpoint
+
     policies = check_policies([p.strip() for p in policies.split(",") if p.strip()])
     paths = [Path(output), Path(output).with_suffix(".md"), Path(output).with_suffix(".png")]
     for path in paths:

@@ -7,9 +7,6 @@ import click
 
 from again_mln.cli.options import FiniteFloat, device_option
 
-from again_mln.learning import learn_weights, read_data
-from again_mln.mlnfile import read_mln, write_mln
-
 
 @click.command("learn-weights")
 @click.argument("rules", type=click.Path(dir_okay=False))
@@ -24,6 +21,9 @@ from again_mln.mlnfile import read_mln, write_mln
 @click.option("--max-iter", default=500, show_default=True, type=click.IntRange(min=1), help="Native engine: L-BFGS iterations.")
 def learn_weights_command(rules, data_path, output, method, prior_stdev, engine, device, max_iter):
     """Learn the weights of RULES (.mln) from --data; write them, with the rule text, to -o."""
+    from again_mln.learning import learn_weights, read_data
+    from again_mln.mlnfile import read_mln, write_mln
+
     ruleset = read_mln(rules)
     concepts, categories = read_data(data_path, ruleset)
     start = time.perf_counter()

@@ -1,9 +1,14 @@
-"""Options that several commands share, declared once so their names, defaults and help agree."""
+"""Options that several commands share, declared once so their names, defaults and help agree.
+
+Like every command module, this imports no part of the library that needs torch, numpy or scipy:
+``again-mln --help`` and ``again-mln COMMAND --help`` answer at once."""
 from __future__ import annotations
 
 import math
 
 import click
+
+from again_mln.choices import ATTACK_KINDS, ATTACK_TARGETS
 
 
 class FiniteFloat(click.FloatRange):
@@ -16,6 +21,22 @@ class FiniteFloat(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
+
+
+#: the type of every ``--threshold``: the detection relaxation d of Eq. 3, in [0, 1] (as the library checks)
+THRESHOLD = FiniteFloat(0, 1)
+#: the type of every ``--lam``: the weight of the network's confidence against the rules, finite and >= 0
+LAM = FiniteFloat(0)
+
+
+def threshold_option(default: float, help: str):
+    """``--threshold``, declared alike in every command (a bad value exits 2 everywhere)."""
+    return click.option("--threshold", type=THRESHOLD, default=default, show_default=True, help=help)
+
+
+def lam_option(default: float, help: str):
+    """``--lam``, declared alike in every command (a bad value exits 2 everywhere)."""
+    return click.option("--lam", type=LAM, default=default, show_default=True, help=help)
 
 
 #: ``--device``: where tensors live (the library resolves ``auto``)
@@ -39,12 +60,10 @@ cub_root_option = click.option("--cub-root", type=click.Path(file_okay=False), d
 
 def parse_attack(value: str | None) -> tuple[str, str] | None:
     """``KIND`` or ``KIND/TARGETS`` (e.g. ``confounding/damaging``) -> (kind, targets)."""
-    from again_mln.attacks import KINDS, TARGETS
-
     if value is None:
         return None
     kind, _, targets = value.partition("/")
-    if kind not in KINDS or (targets or "random") not in TARGETS:
-        raise click.BadParameter(f"expected KIND[/TARGETS] with KIND in {', '.join(KINDS)} and TARGETS in "
-                                 f"{', '.join(TARGETS)}, got {value!r}")
+    if kind not in ATTACK_KINDS or (targets or "random") not in ATTACK_TARGETS:
+        raise click.BadParameter(f"expected KIND[/TARGETS] with KIND in {', '.join(ATTACK_KINDS)} and TARGETS in "
+                                 f"{', '.join(ATTACK_TARGETS)}, got {value!r}")
     return kind, targets or "random"

@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import click
 
-from again_mln.atomic import save_npz
+from again_mln.choices import SPLITS
 from again_mln.cli.options import cub_root_option, data_root_option, device_option, mnist_root_option
-from again_mln.datasets import SPLITS
-from again_mln.models.training import accuracies
-from again_mln.models.workflow import predict_checkpoint
 
 
 @click.command("predict")
@@ -23,6 +20,10 @@ from again_mln.models.workflow import predict_checkpoint
 def predict_command(checkpoint, split, output, data_root, mnist_root, cub_root, ews_table, device):
     """Write concepts (N, M) probabilities, categories (N, K) probabilities, true_concepts and
     true_categories of CHECKPOINT's dataset split to OUTPUT (.npz)."""
+    from again_mln.atomic import save_npz
+    from again_mln.models.training import accuracies
+    from again_mln.models.workflow import predict_checkpoint
+
     arrays = predict_checkpoint(checkpoint, split, device,
                                 {"data_root": data_root, "mnist_root": mnist_root, "cub_root": cub_root,
                                  "ews_table": ews_table})

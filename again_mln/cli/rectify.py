@@ -9,9 +9,8 @@ import time
 
 import click
 
-from again_mln.cli.options import device_option, quiet_option
-from again_mln.rectify import STRATEGIES
-from again_mln.streaming import DEFAULT_CHUNK_ROWS
+from again_mln.choices import DEFAULT_CHUNK_ROWS, STRATEGIES
+from again_mln.cli.options import device_option, lam_option, quiet_option, threshold_option
 
 
 @click.command("rectify")
@@ -20,11 +19,11 @@ from again_mln.streaming import DEFAULT_CHUNK_ROWS
 @click.option("--categories", "categories_path", type=click.Path(dir_okay=False),
               help="Category ids (N,) or scores (N, K), .npy; optional when PREDS is an .npz holding 'categories'.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .npz.")
-@click.option("--threshold", default=0.9, show_default=True, type=float, help="Detection relaxation d (Eq. 3).")
+@threshold_option(0.9, "Detection relaxation d (Eq. 3).")
 @click.option("--detector", "detector_path", type=click.Path(dir_okay=False),
               help="A calibrated detector saved by `again-mln detect` (.npz); replaces --threshold.")
 @click.option("--strategy", default="switch", show_default=True, type=click.Choice(STRATEGIES))
-@click.option("--lam", default=1.0, show_default=True, type=float, help="Weight of the network's confidence (map).")
+@lam_option(1.0, "Weight of the network's confidence (map).")
 @device_option
 @click.option("--logits", is_flag=True, help="PREDS holds concept logits, not probabilities.")
 @click.option("--concept-names", type=click.Path(exists=True, dir_okay=False),

@@ -6,9 +6,6 @@ import sys
 
 import click
 
-from again_mln.experiments import merge_evaluations
-from again_mln.reporting import load_evaluation, tables, write_reports
-
 
 @click.command("report")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
@@ -17,6 +14,9 @@ from again_mln.reporting import load_evaluation, tables, write_reports
 def report_command(folders, output):
     """Merge the evaluations in FOLDERS (written by `again-mln evaluate` with different --seed, for
     example on several machines) into one report with the mean and spread over all their seeds."""
+    from again_mln.experiments import merge_evaluations
+    from again_mln.reporting import load_evaluation, tables, write_reports
+
     loaded = [load_evaluation(folder) for folder in folders]
     evaluation = merge_evaluations([e for e, _ in loaded])
     commands = [c for _, c in loaded if c]

@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import click
 
+from again_mln.choices import DATASETS, MODEL_KINDS, TRAINING_MODES
 from again_mln.cli.options import (cub_root_option, data_root_option, device_option, mnist_root_option,
                                    quiet_option, seed_option)
-from again_mln.datasets import DATASETS, DataConfig
-from again_mln.models.factory import MODEL_KINDS, ModelConfig
-from again_mln.models.training import MODES, TrainConfig
-from again_mln.models.workflow import train_model
 
 
 def _print_epoch(entry: dict) -> None:
@@ -20,7 +17,7 @@ def _print_epoch(entry: dict) -> None:
 @click.option("--dataset", type=click.Choice(DATASETS), required=True, help="Which dataset to train on.")
 @click.option("--model", "kind", type=click.Choice(MODEL_KINDS), default="cbm", show_default=True,
               help="Concept bottleneck (cbm) or concept embedding model (cem).")
-@click.option("--mode", type=click.Choice(MODES), default="joint", show_default=True,
+@click.option("--mode", type=click.Choice(TRAINING_MODES), default="joint", show_default=True,
               help="joint = end-to-end; sequential = by-step; independent = head on true concepts.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Checkpoint to write (.pt).")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Network epochs [mnist 4, others 20].")
@@ -49,6 +46,11 @@ def _print_epoch(entry: dict) -> None:
 def train_command(dataset, kind, mode, output, epochs, head_epochs, batch_size, lr, concept_weight, head, hidden,
                   embedding_size, n_train, n_test, noise, data_root, mnist_root, cub_root, ews_table, seed, device, quiet):
     """Train a concept model (cbm/cem) and save it with its configs to OUTPUT."""
+    from again_mln.datasets import DataConfig
+    from again_mln.models.factory import ModelConfig
+    from again_mln.models.training import TrainConfig
+    from again_mln.models.workflow import train_model
+
     data = DataConfig(dataset, seed=seed, n_train=n_train, n_test=n_test, data_root=data_root, mnist_root=mnist_root,
                       cub_root=cub_root, ews_table=ews_table, noise=noise)
     model = ModelConfig(kind, hidden=hidden, head=head, embedding_size=embedding_size)

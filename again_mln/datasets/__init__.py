@@ -1,19 +1,19 @@
 """Datasets: every one returns a :class:`ConceptDataset` split from a :class:`DataConfig`, so a
-checkpoint that stores its config can regenerate exactly the split it was tested on."""
+checkpoint that stores its config can regenerate exactly the split it was tested on.
+
+Importing the package loads no loader (nor torch): each is imported when a split is loaded, so
+the command line lists the data sets and their options at once."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from again_mln.datasets.base import SPLITS, ConceptDataset
-from again_mln.datasets.cub import load_cub_images, simulate_cub
-from again_mln.datasets.ews import load_ews_table
-from again_mln.datasets.ews_simulator import simulate_ews
-from again_mln.datasets.mnist import synthetic_mnist
-from again_mln.errors import AgainError
+from again_mln.choices import DATASETS, SPLITS
 from again_mln.datasets.store import locate
+from again_mln.errors import AgainError
 
-DATASETS = ("mnist", "ews", "cub-sim", "cub")
+if TYPE_CHECKING:
+    from again_mln.datasets.base import ConceptDataset
 #: default (train, test) sizes of the generated datasets; CUB uses its real images' count
 DEFAULT_SIZES = {"mnist": (20000, 4000), "ews": (20000, 5000)}
 
@@ -54,16 +54,32 @@ class DataConfig:
 def load_dataset(config: DataConfig, split: str) -> ConceptDataset:
     """One split of the configured dataset."""
     if config.name == "mnist":
+        from again_mln.datasets.mnist import synthetic_mnist
+
         root = config.mnist_root if config.mnist_root is not None else locate("mnist", config.data_root)
         return synthetic_mnist(root, split, config.size(split), config.seed)
     if config.name == "ews":
         if config.ews_table is not None:
+            from again_mln.datasets.ews import load_ews_table
+
             return load_ews_table(config.ews_table, split, config.seed)
+        from again_mln.datasets.ews_simulator import simulate_ews
+
         return simulate_ews(split, config.size(split), config.seed, config.noise)
     cub_root = config.cub_root if config.cub_root is not None else locate("cub", config.data_root)
+    from again_mln.datasets.cub import load_cub_images, simulate_cub
+
     if config.name == "cub-sim":
         return simulate_cub(split, cub_root, config.seed, config.noise)
     return load_cub_images(cub_root, split, config.image_size)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ConceptDataset":  # re-exported on first use: it needs torch
+        from again_mln.datasets.base import ConceptDataset
+
+        return ConceptDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["ConceptDataset", "DataConfig", "DATASETS", "SPLITS", "load_dataset"]

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from again_mln.choices import SPLITS
 from again_mln.errors import AgainError
 
 
@@ -68,7 +69,6 @@ class ConceptDataset:
         return -(-len(self) // batch_size)
 
 
-SPLITS = ("train", "test")
 
 
 def split_rng(seed: int, split: str) -> np.random.Generator:

@@ -1,7 +1,9 @@
 """Variable elimination over binary variables in a semiring (docs/method.md, "Inference").
 
-One algorithm for both rings: each step joins the factors that hold the next variable in the
-order (ring product = +) and reduces that variable away (the ring's sum). The cost is
+One algorithm for every ring (:mod:`again_mln.inference.rings`): each step joins the factors that
+hold the next variable in the order (the ring's product) and reduces that variable away (the
+ring's sum), keeping what the ring's backward needs; after the last step the ring reads back what
+it recovers (a maximiser in the max ring, nothing in the log ring). The cost is
 2**(width + 1) per eliminated variable, so chains and trees of concept rules stay cheap whatever
 the number of concepts.
 
@@ -32,28 +34,22 @@ import numpy as np
 import torch
 
 from again_mln.errors import AgainError
-from again_mln.inference.order import min_fill_order
 from again_mln.inference.rings import Ring
 
 
 @dataclass(frozen=True)
-class Factor:
-    """A log-space table over binary variables: ``table.shape == batch + (2,) * len(scope)``."""
-
-    scope: tuple[int, ...]
-    table: torch.Tensor
-
-    def __post_init__(self) -> None:
-        if len(set(self.scope)) != len(self.scope) or self.table.shape[self.table.ndim - len(self.scope):] != (2,) * len(self.scope):
-            raise ValueError(f"factor table {tuple(self.table.shape)} does not match scope {self.scope}")
-
-
-@dataclass(frozen=True)
 class Contraction:
-    """The contracted value (batch shape) and, in the max ring, a maximising assignment (batch + (n,))."""
+    """The contracted value (B,) and what the ring's backward read back: a maximising assignment
+    (B, M) in the max ring, None in the log ring."""
 
     value: torch.Tensor
     argmax: torch.Tensor | None = None
+
+    @staticmethod
+    def cat(parts: Sequence["Contraction"]) -> "Contraction":
+        """The contractions of consecutive chunks of rows as one."""
+        argmax = [p.argmax for p in parts if p.argmax is not None]
+        return Contraction(torch.cat([p.value for p in parts]), torch.cat(argmax) if argmax else None)
 
 
 @dataclass(frozen=True)
@@ -178,92 +174,33 @@ def run(
     unary: torch.Tensor | None = None,
     columns: torch.Tensor | None = None,
 ) -> Contraction:
-    """Contract every variable: ``folded`` (entries, K) from :func:`fold`, ``unary`` (M, 2, B)
-    per-row unary log-potentials and ``columns`` (B,) the column of ``folded`` for each row
-    (default: ``folded`` has one column for all rows, or one per row). Returns value (B,)."""
+    """Contract every variable in ``ring``: ``folded`` (entries, K) from :func:`fold`, ``unary``
+    (M, 2, B) per-row unary log-potentials and ``columns`` (B,) the column of ``folded`` for each
+    row (default: ``folded`` has one column for all rows, or one per row). Returns the value (B,)
+    and what the ring's backward reads back (:meth:`Ring.backtrack`)."""
     batch = unary.shape[2] if unary is not None else (len(columns) if columns is not None else folded.shape[1])
     messages: list[torch.Tensor | None] = [None] * len(program.steps)
-    joints: list[torch.Tensor | None] = [None] * len(program.steps)  # kept for the max ring's read-back
-    value = folded.new_zeros(batch)
+    kept: list = [None] * len(program.steps)  # what the ring's backward needs of each step
+    value = folded.new_zeros(batch)  # the product's unit
     for i, step in enumerate(program.steps):
         half = 2 ** len(step.rest)
         joint = folded[step.offset: step.offset + 2 * half]
         if columns is not None:
             joint = joint.index_select(1, columns)
         joint = joint.view(2, half, -1)
-        # a fresh (2, half, batch) table: the messages are added in place
-        joint = joint + unary[step.variable][:, None, :] if unary is not None else joint.expand(2, half, batch).clone()
+        # a fresh (2, half, batch) table: the messages are multiplied in place
+        joint = ring.product(joint, unary[step.variable][:, None, :]) if unary is not None else joint.expand(2, half, batch).clone()
         if step.messages:
             axes = joint.view(*(2,) * (len(step.rest) + 1), batch)
             for source, permutation, shape in step.messages:
                 message = messages[source]
-                axes += message.view(*(2,) * (len(permutation) - 1), -1).permute(permutation).reshape(shape)
+                ring.product_(axes, message.view(*(2,) * (len(permutation) - 1), -1).permute(permutation).reshape(shape))
                 messages[source] = None  # each message is joined once
         joint = joint.expand(2, half, batch)
-        reduced = ring.reduce(joint)
-        if ring.maximises:
-            joints[i] = joint
+        reduced = ring.sum(joint, 0)
+        kept[i] = ring.keep(joint)
         if step.rest:
             messages[i] = reduced
         else:
-            value = value + reduced[0]
-    if not ring.maximises:
-        return Contraction(value)
-    return Contraction(value, _backtrack(program, joints, batch, value.device))
-
-
-def _backtrack(program: Program, joints: list[torch.Tensor], batch: int, device: torch.device) -> torch.Tensor:
-    """Read a maximising assignment (B, M) off the stored joint tables, last eliminated first: at
-    each step only the row the later variables pick is compared (value 1 wins if larger; ties go
-    to 0), which costs far less than marking the winner of every row while reducing."""
-    assignment = torch.zeros(program.num_variables, batch, dtype=torch.long, device=device)
-    for step, joint in zip(reversed(program.steps), reversed(joints)):
-        if step.rest:
-            span = slice(step.rest_start, step.rest_start + len(step.rest))
-            code = (assignment.index_select(0, program.rest[span]) * program.bit[span, None]).sum(0)
-            joint = joint.gather(1, code.expand(2, 1, batch))
-        assignment[step.variable] = joint[1, 0] > joint[0, 0]
-    return assignment.T
-
-
-def stack_tables(factors: Sequence[Factor]) -> tuple[tuple[tuple[int, ...], ...], torch.Tensor, torch.Tensor]:
-    """Generic factors as (scopes in bit order, tables (B, F, W), constant (B,)); batch shapes broadcast."""
-    batch = torch.broadcast_shapes(*(f.table.shape[: f.table.ndim - len(f.scope)] for f in factors))
-    dtype = functools.reduce(torch.promote_types, (f.table.dtype for f in factors))
-    device = factors[0].table.device
-    width = 2 ** max([len(f.scope) for f in factors])
-    constant = torch.zeros(batch, dtype=dtype, device=device)
-    scopes, tables = [], []
-    for f in factors:
-        if not f.scope:
-            constant = constant + f.table
-            continue
-        flat = f.table.expand(*batch, *f.table.shape[f.table.ndim - len(f.scope):]).reshape(-1, 2 ** len(f.scope))
-        tables.append(torch.nn.functional.pad(flat.to(dtype), (0, width - flat.shape[1])))
-        scopes.append(f.scope[::-1])  # C order: the last axis is bit 0
-    rows = constant.reshape(-1).shape[0]
-    stacked = torch.stack(tables, 1) if tables else constant.new_zeros(rows, 0, width)
-    return tuple(scopes), stacked, constant.reshape(-1)
-
-
-def contract(
-    factors: Sequence[Factor],
-    num_variables: int,
-    ring: Ring,
-    order: Sequence[int] | None = None,
-    max_width: int = 26,
-) -> Contraction:
-    """Contract all variables ``0..num_variables-1`` of the summed tables in ``ring``.
-
-    Variables in no factor count once each (two values in the log ring; value 0 in the argmax).
-    """
-    if not factors:
-        raise ValueError("contract needs at least one factor (its batch shape fixes the output's)")
-    scopes, tables, constant = stack_tables(factors)
-    batch = torch.broadcast_shapes(*(f.table.shape[: f.table.ndim - len(f.scope)] for f in factors))
-    order = tuple(order) if order is not None else tuple(min_fill_order(scopes, range(num_variables)))
-    program = compile_program(scopes, num_variables, order, max_width).to(tables.device)
-    result = run(program, fold(program, tables), ring)
-    value = (result.value + constant).reshape(batch)
-    argmax = None if result.argmax is None else result.argmax.reshape(*batch, num_variables)
-    return Contraction(value, argmax)
+            value = ring.product(value, reduced[0])
+    return Contraction(value, ring.backtrack(program, kept, batch))

@@ -2,8 +2,8 @@
 
 For few variables and dense factors (where elimination would build tables as large as the
 enumeration anyway) scoring every assignment is simplest and fastest. Chunks keep memory under
-the planner's budget; in the log ring each chunk is recomputed in the backward pass
-(checkpointing), so gradients need no 2**M memory either.
+the planner's budget; when gradients are asked for, each chunk is recomputed in the backward
+pass (checkpointing), so they need no 2**M memory either.
 """
 from __future__ import annotations
 
@@ -47,32 +47,22 @@ def score_assignments(view: FactorView, bits: torch.Tensor) -> torch.Tensor:
 
 
 def enumerate_contract(view: FactorView, ring: Ring, chunk: int) -> Contraction:
-    """Contract by scoring every assignment, ``chunk`` assignments at a time."""
+    """Contract by scoring every assignment, ``chunk`` assignments at a time, in ``ring``: its sum
+    within each chunk and across the chunks, then the read-back of its backward
+    (:meth:`Ring.unravel`: a maximiser in the max ring)."""
     M, device = view.num_variables, view.unary.device
     total = 2**M
-    if ring.maximises:
-        best_value, best_index = None, None
-        with torch.no_grad():
-            for start in range(0, total, chunk):
-                scores = score_assignments(view, assignment_bits(start, min(start + chunk, total), M, device))
-                value, index = scores.max(1)
-                index = index + start
-                if best_value is None:
-                    best_value, best_index = value, index
-                else:
-                    better = value > best_value
-                    best_value, best_index = torch.where(better, value, best_value), torch.where(better, index, best_index)
-        argmax = (best_index[:, None] >> torch.arange(M, device=device)) & 1
-        return Contraction(best_value, argmax)
 
-    def chunk_value(start: int, const: torch.Tensor, unary: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
+    def chunk_sum(start: int, const: torch.Tensor, unary: torch.Tensor,
+                  tables: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         part = FactorView(const, unary, view.scopes, tables)
-        return torch.logsumexp(score_assignments(part, assignment_bits(start, min(start + chunk, total), M, device)), 1)
+        return ring.argsum(score_assignments(part, assignment_bits(start, min(start + chunk, total), M, device)), 1)
 
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (view.const, view.unary, view.tables))
     parts = [
-        checkpoint(chunk_value, start, view.const, view.unary, view.tables, use_reentrant=False) if grad
-        else chunk_value(start, view.const, view.unary, view.tables)
+        checkpoint(chunk_sum, start, view.const, view.unary, view.tables, use_reentrant=False) if grad
+        else chunk_sum(start, view.const, view.unary, view.tables)
         for start in range(0, total, chunk)
     ]
-    return Contraction(torch.logsumexp(torch.stack(parts), 0))
+    value, chunk_of = ring.argsum(torch.stack([value for value, _ in parts]), 0)
+    return Contraction(value, ring.unravel(chunk_of, [within for _, within in parts], chunk, M))

@@ -1,4 +1,5 @@
-"""The max ring's fallback for graphs too wide to eliminate: an exact mixed-integer program.
+"""The max ring's own route (:attr:`MaxRing.routes`) for graphs too wide to eliminate: an exact
+mixed-integer program.
 
 Binary x_m per variable; per higher-order factor f a distribution z_f over its 2**r_f
 assignments tied to x by the marginal constraints sum_a z_f,a = 1 and

@@ -114,7 +114,3 @@ def elimination_cost(scopes: Iterable[Sequence[int]], order: Sequence[int]) -> t
         _eliminate(graph, v)
     return width, entries
 
-
-def induced_width(scopes: Iterable[Sequence[int]], order: Sequence[int]) -> int:
-    """Most variables in one intermediate table when eliminating in ``order`` (0 for no factors)."""
-    return elimination_cost(scopes, order)[0]

@@ -1,7 +1,8 @@
 """One planner, one memory budget: which route contracts a factor view, and in what chunks.
 
 Routes: ``enumerate`` (score all 2**M assignments), ``eliminate`` (variable elimination in a
-min-fill order) and, in the max ring only, ``milp`` (an integer program per batch row). A route
+min-fill order) and the ring's own routes (:attr:`Ring.routes`: the max ring offers ``milp``, an
+integer program per batch row). A route
 is feasible when its largest tensor for one batch row fits in :data:`MEMORY_BUDGET` entries;
 among feasible ones the planner takes the one with less work. The elimination order depends on
 the factor scopes only and is computed once per rule structure.
@@ -56,7 +57,7 @@ def plan(view: FactorView, ring: Ring, route: Route = "auto", budget: int | None
     """The route for contracting ``view`` in ``ring`` under ``budget`` (default
     :data:`MEMORY_BUDGET`; ``route`` forces one)."""
     budget = MEMORY_BUDGET if budget is None else budget
-    if route not in ROUTES:
+    if route not in ROUTES and route not in ring.routes:
         raise AgainError(f"unknown inference route {route!r}; expected one of {', '.join(ROUTES)}")
     M, F, B = view.num_variables, len(view.scopes), max(1, view.batch)
     order, width, entries = structure(view.scopes, M, budget.bit_length() - 2)  # 2**(width + 1) <= budget
@@ -64,22 +65,22 @@ def plan(view: FactorView, ring: Ring, route: Route = "auto", budget: int | None
     feasible = {
         "enumerate": 2**M <= budget,
         "eliminate": per_row <= budget,
-        "milp": ring.maximises,
     }
     work = {
         "enumerate": 2**M * (M + F + 1),
         "eliminate": entries + _STEP_OVERHEAD * M,
-        "milp": float("inf"),
     }
+    for own in ring.routes:  # the ring's own exact routes (the max ring's integer program): the last resort
+        feasible[own], work[own] = True, float("inf")
     if route == "auto":
-        candidates = [r for r in ("enumerate", "eliminate", "milp") if feasible[r]]
+        candidates = [r for r in feasible if feasible[r]]
         if not candidates:
             raise AgainError(
                 f"exact inference is out of reach: {M} variables, elimination width {width}{'+' if order is None else ''} "
                 f"(budget 2**{budget.bit_length() - 1} entries); use pseudo-likelihood"
             )
         chosen = min(candidates, key=lambda r: work[r])
-    elif not feasible[route]:
+    elif not feasible.get(route, False):
         raise AgainError(f"the {route} route does not fit: {M} variables, elimination width {width}{'+' if order is None else ''}")
     else:
         chosen = route

@@ -18,9 +18,10 @@ import torch
 from again_mln.factors import FactorView
 from again_mln.inference.contract import Contraction, compile_program, fold, run
 from again_mln.inference.enumerate import enumerate_contract
-from again_mln.inference.milp import milp_contract
 from again_mln.inference.planner import Plan, Route, plan
 from again_mln.inference.rings import LogRing, MaxRing, Ring
+
+_LOG, _MAX = LogRing(), MaxRing()
 
 
 def _eliminate(view: FactorView, ring: Ring, chosen: Plan, rows: torch.Tensor | None) -> Contraction:
@@ -43,11 +44,8 @@ def _eliminate(view: FactorView, ring: Ring, chosen: Plan, rows: torch.Tensor | 
         elif folded.shape[1] > 1:
             columns = torch.arange(start, stop, device=folded.device)
         part = run(program, folded, ring, unary[:, :, start:stop], columns)
-        parts.append(Contraction(part.value + view.const[start:stop], part.argmax))
-    if len(parts) == 1:
-        return parts[0]
-    argmax = torch.cat([p.argmax for p in parts]) if ring.maximises else None
-    return Contraction(torch.cat([p.value for p in parts]), argmax)
+        parts.append(Contraction(ring.product(part.value, view.const[start:stop]), part.argmax))
+    return parts[0] if len(parts) == 1 else Contraction.cat(parts)
 
 
 def _contract(view: FactorView, ring: Ring, rows, evidence, route: Route) -> Contraction:
@@ -61,27 +59,29 @@ def _contract(view: FactorView, ring: Ring, rows, evidence, route: Route) -> Con
     if chosen.route == "eliminate":
         return _eliminate(conditioned, ring, chosen, rows)
     view = view.condition(rows, evidence)
-    return milp_contract(view) if chosen.route == "milp" else enumerate_contract(view, ring, chosen.assignments)
+    if chosen.route == "enumerate":
+        return enumerate_contract(view, ring, chosen.assignments)
+    return ring.routes[chosen.route](view)  # a route of the ring's own (the max ring's integer program)
 
 
 def log_partition(view: FactorView, rows: torch.Tensor | None = None, evidence: torch.Tensor | None = None,
                   route: Route = "auto") -> torch.Tensor:
     """log sum_c exp S(c) for every row (B,), differentiable in the view's tables."""
-    return _contract(view, LogRing, rows, evidence, route).value
+    return _contract(view, _LOG, rows, evidence, route).value
 
 
 def max_score(view: FactorView, rows: torch.Tensor | None = None, evidence: torch.Tensor | None = None,
               route: Route = "auto") -> torch.Tensor:
     """max_c S(c) for every row (B,)."""
     with torch.no_grad():
-        return _contract(view, MaxRing, rows, evidence, route).value
+        return _contract(view, _MAX, rows, evidence, route).value
 
 
 def map_assignment(view: FactorView, rows: torch.Tensor | None = None, evidence: torch.Tensor | None = None,
                    route: Route = "auto") -> torch.Tensor:
     """A maximiser of S(c) for every row: (B, M) long."""
     with torch.no_grad():
-        return _contract(view, MaxRing, rows, evidence, route).argmax
+        return _contract(view, _MAX, rows, evidence, route).argmax
 
 
 def marginals(view: FactorView, rows: torch.Tensor | None = None, evidence: torch.Tensor | None = None,
@@ -95,6 +95,6 @@ def marginals(view: FactorView, rows: torch.Tensor | None = None, evidence: torc
     with torch.enable_grad():
         handle = torch.zeros(view.batch, view.num_variables, dtype=view.unary.dtype, device=view.unary.device, requires_grad=True)
         handled = replace(view, unary=view.unary + torch.stack([torch.zeros_like(handle), handle], -1))
-        log_z = _contract(handled, LogRing, None, None, route).value
+        log_z = _contract(handled, _LOG, None, None, route).value
         (probs,) = torch.autograd.grad(log_z.sum(), handle, create_graph=differentiable)
     return probs.clamp(0.0, 1.0)  # round-off can step past the bounds

@@ -6,11 +6,11 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from again_mln.choices import MODEL_KINDS
 from again_mln.models.backbones import MLP, SmallCNN, category_head
 from again_mln.models.cbm import ConceptBottleneckModel, ConceptModel
 from again_mln.models.cem import ConceptEmbeddingModel
 
-MODEL_KINDS = ("cbm", "cem")
 
 
 @dataclass

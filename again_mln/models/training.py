@@ -13,12 +13,12 @@ from torch import Tensor
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from again_mln.choices import TRAINING_MODES as MODES
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
 from again_mln.models.cbm import ConceptModel, Encoding
 from again_mln.validation import binarize
 
-MODES = ("independent", "sequential", "joint")
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 
+from again_mln.choices import CUB_CONCEPTS as CONCEPT_CHOICES
 from again_mln.datasets.cub import CBM_CONCEPTS_112, N_ATTRIBUTES, read_cub_scores
 from again_mln.errors import AgainError
 from again_mln.logic import RuleSet
@@ -32,7 +33,6 @@ from again_mln.rulegen.kinds import (
 )
 
 ConceptChoice = Literal["cbm", "all"]
-CONCEPT_CHOICES: tuple[str, ...] = ("cbm", "all")
 
 
 def build_cub_rules(root: str | os.PathLike | None = None, *, concepts: ConceptChoice = "cbm",

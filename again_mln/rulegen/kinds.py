@@ -13,13 +13,12 @@ from typing import Literal
 
 import numpy as np
 
+from again_mln.choices import SEMANTICS, WEIGHTINGS
 from again_mln.errors import AgainError
 from again_mln.logic import And, Equiv, Formula, Implies, Not, category, concept
 
 Semantics = Literal["implication", "paper"]
-SEMANTICS: tuple[str, ...] = ("implication", "paper")
 Weighting = Literal["prior", "uniform"]
-WEIGHTINGS: tuple[str, ...] = ("prior", "uniform")
 
 #: Confidences are clipped to this before the log-odds, so a rule seen without exception (a score
 #: of 0 or 100, a concept pair never seen together) gets a large finite weight, log(99) = 4.595.

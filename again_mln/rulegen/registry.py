@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from again_mln.errors import AgainError
-from again_mln.logic import RuleSet
-from again_mln.rulegen.estimate import EstimateThresholds
-from again_mln.validation import check_choice
+
+if TYPE_CHECKING:  # the builders' modules are imported on use: listing the sources needs none of them
+    from again_mln.logic import RuleSet
 
 #: Options every builder reads: how rules are weighted and read, and the simulated incompleteness.
 SHARED_OPTIONS = ("weights", "semantics", "drop_fraction", "seed")
@@ -56,6 +56,8 @@ class RuleSource:
         given = {name: value for name, value in options.items() if value is not None}
         kwargs = {self.arguments.get(name, name): value for name, value in given.items() if name not in ESTIMATE_OPTIONS}
         if self.estimated:
+            from again_mln.rulegen.estimate import EstimateThresholds
+
             kwargs["thresholds"] = EstimateThresholds(**{k: v for k, v in given.items() if k in ESTIMATE_OPTIONS})
         return self.builder()(**kwargs)
 
@@ -78,4 +80,6 @@ RULE_SOURCES: dict[str, RuleSource] = {source.name: source for source in (
 
 def build_rules(source: str, **options: Any) -> RuleSet:
     """The rules of ``source`` (a key of :data:`RULE_SOURCES`) built with ``options``."""
+    from again_mln.validation import check_choice
+
     return RULE_SOURCES[check_choice(source, tuple(RULE_SOURCES), "rule source")].build(**options)
