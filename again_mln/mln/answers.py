@@ -14,7 +14,7 @@ from again_mln import inference
 from again_mln.errors import AgainError
 from again_mln.mln.grounding import GROUNDING_LIMIT, TRUE, UNKNOWN, World, ground
 from again_mln.mln.model import MLN, Database
-from again_mln.inference.rings import LogRing, MaxRing
+from again_mln.inference import LogRing, MaxRing
 from again_mln.mln.network import GroundNetwork, build
 from again_mln.mln.worlds import WORLD_BUDGET, count_worlds, enumerate_worlds
 
@@ -133,10 +133,10 @@ def _finite(view):
 def _exact(view, method: Method):
     """Values, log Z (or the best score) and the route the planner took, for a binary view."""
     if method == "map":
-        route = inference.plan(view, MaxRing).route
+        route = inference.plan(view, MaxRing()).route
         return inference.map_assignment(view), inference.max_score(_finite(view)), route
     finite = _finite(view)
-    route = inference.plan(finite, LogRing).route
+    route = inference.plan(finite, LogRing()).route
     return inference.marginals(finite), inference.log_partition(finite), route
 
 
