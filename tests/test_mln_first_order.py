@@ -231,3 +231,23 @@ def test_a_query_over_an_undeclared_domain_is_refused():
     mln = parse_mln("person = {A}\nS(person)\nL(person, place)\n1 S(x) => L(x, y)\n", "d.mln")
     with pytest.raises(AgainError, match=r"d.db: the type 'place' of query L has no constants: declare its domain"):
         query(mln, parse_db("S(A)\n", mln, "d.db"), ["L"])
+
+
+def test_map_by_integer_program_respects_hard_formulas():
+    """Forced onto the integer program, MAP still keeps every hard formula and a functional block."""
+    import torch
+
+    from again_mln import inference
+    from again_mln.mln.answers import closed_set
+    from again_mln.mln.grounding import World, ground
+    from again_mln.mln.network import build
+
+    mln = parse_mln(LONG_BLOCK)
+    db = parse_db("s(B5)\n!s(B1)", mln)[0]
+    world = World(mln.materialize([db]), db, closed_set(mln, [], []))
+    groups, blocks = ground(world, predicates={"f", "s"})
+    for batch in build(groups, blocks).batches:
+        by_milp = inference.map_assignment(batch.view, route="milp")
+        torch.testing.assert_close(inference.max_score(batch.view, route="milp"), inference.max_score(batch.view))
+        assert torch.isfinite(inference.max_score(batch.view, route="milp")).all()
+        assert by_milp.shape == (batch.view.batch, batch.view.num_variables)

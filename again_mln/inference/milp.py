@@ -59,10 +59,13 @@ def milp_contract(view: FactorView, progress: bool | None = None) -> Contraction
     constraints = _constraints(view.scopes, M)
     unary = view.unary.detach().double().cpu().numpy()
     # a ruled-out value (-inf) becomes a penalty larger than any score can make up
+    # (a hard factor's table entry likewise); a maximum that needs one means no allowed assignment
     finite = np.isfinite(unary)
     tables = view.tables.detach().double().cpu().numpy()
-    penalty = 1.0 + 2 * (np.abs(unary[finite]).sum() + np.abs(tables).sum())
+    table_finite = np.isfinite(tables)
+    penalty = 1.0 + 2 * (np.abs(unary[finite]).sum() + np.abs(tables[table_finite]).sum())
     unary = np.where(finite, unary, -penalty)
+    tables = np.where(table_finite, tables, -penalty)
     const = view.const.detach().double().cpu().numpy()
     arity = [len(scope) for scope in view.scopes]
     n_z = int(sum(2**r for r in arity))
@@ -78,5 +81,7 @@ def milp_contract(view: FactorView, progress: bool | None = None) -> Contraction
             raise AgainError(f"the integer program for batch row {b} failed: {solution.message}")
         assignments[b] = np.round(solution.x[:M]).astype(np.int64)
         values[b] = -solution.fun + const[b] + unary[b, :, 0].sum()
+        if values[b] < -penalty / 2:
+            values[b] = -np.inf
     device = view.unary.device
     return Contraction(torch.as_tensor(values, device=device), torch.as_tensor(assignments, device=device))
