@@ -45,3 +45,15 @@ def mnist_folder() -> Path:
 def cub_folder() -> Path:
     """The folder holding ``CUB_200_2011/`` and ``attributes.txt``."""
     return data_folder("cub")
+
+
+def shared_folder(name: str) -> Path:
+    """A folder of the data folder that no data set registers (pracmln's examples, the Markov
+    logic benchmarks): ``$AGAIN_DATA/name``, or skip (fail under ``AGAIN_REQUIRE_DATA=1``)."""
+    root = os.environ.get("AGAIN_DATA")
+    folder = Path(root) / name if root else None
+    if folder is None or not folder.is_dir():
+        if os.environ.get("AGAIN_REQUIRE_DATA") == "1":
+            pytest.fail(f"AGAIN_REQUIRE_DATA=1 but {name} is not in AGAIN_DATA ({root})")
+        pytest.skip(f"{name} absent: set AGAIN_DATA to the shared data folder")
+    return folder

@@ -116,3 +116,36 @@ def brute_force(mln: MLN, db: Database, closed_world=(), max_unknown: int = 16, 
     if best is not None:
         best += [top, lambda values: score_of({(n, a): values[f"{n}({','.join(a)})"] for n, a in atoms})]
     return {f"{name}({','.join(args)})": mass[(name, args)] / total for name, args in atoms}
+
+
+def brute_pseudo_likelihood(mln: MLN, db: Database, blocked: bool) -> float:
+    """sum over atoms (``blocked``: over functional blocks) of log P(value | all other atoms), in the
+    complete (closed-world) database ``db``, by rescoring the world with each alternative value."""
+    best: list = []
+    brute_force(mln, db, closed_world=tuple(mln.predicates), max_unknown=0, best=best)
+    score_of = best[1]
+    domains = mln.materialize([db]).full_domains([db])
+    world = {f"{n}({','.join(a)})": v for (n, a), v in db.evidence.items()}
+    atoms = [(p, args) for p in mln.predicates.values() for args in itertools.product(*[domains.get(t, []) for t in p.types])]
+    for p, args in atoms:
+        world.setdefault(f"{p.name}({','.join(args)})", False)
+    groups: dict[tuple, list[str]] = {}
+    for p, args in atoms:
+        name = f"{p.name}({','.join(args)})"
+        if blocked and p.functional is not None:
+            groups.setdefault((p.name, args[: p.functional] + args[p.functional + 1:]), []).append(name)
+        else:
+            groups.setdefault((name,), []).append(name)
+    actual = score_of(world)
+    total = 0.0
+    for key, names in groups.items():
+        alternatives = []
+        if len(key) == 1:
+            for value in (False, True):
+                alternatives.append(score_of({**world, names[0]: value}))
+        else:
+            for chosen in names:
+                alternatives.append(score_of({**world, **{n: n == chosen for n in names}}))
+        finite = [a for a in alternatives if a is not None]
+        total += actual - math.log(sum(math.exp(a) for a in finite))
+    return total

@@ -1,0 +1,228 @@
+"""Weight learning for first-order MLNs by pseudo-likelihood (pracmln's PLL and BPLL).
+
+Training databases are closed world, as in pracmln: every ground atom is known. The objective is
+the sum over databases and over the ground atoms of every predicate the formulas use of
+log P(atom's value | all other atoms); BPLL takes the values of a functional block together
+(log P(block's value | the rest)). Both need, for each block b, each alternative value j and each
+formula i, the change Delta_i(b, j) in the number of true groundings of formula i when block b
+takes value j. Those are counted once, before optimisation, by evaluating each grounding with each
+of its blocks set to each value, as one vectorised array operation per formula; L-BFGS (scipy)
+then optimises the weights over the dense (formulas, blocks, values) array. A Gaussian prior
+N(M, S^2) adds -sum (w - M)^2 / (2 S^2).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from again_mln.errors import AgainError
+from again_mln.mln.grounding import FALSE, TRUE, World, _check_size, _distinct_unknowns, _Evaluator, _free_names, _join
+from again_mln.mln.model import MLN, Database
+
+Method = Literal["pll", "bpll"]
+METHODS = ("pll", "bpll")
+#: Entries of the (formulas, blocks, values) count array learning may hold.
+COUNT_LIMIT = 2**27
+#: Groundings times alternatives evaluated at once.
+_CHUNK = 2**21
+
+
+@dataclass(frozen=True)
+class Learned:
+    """The MLN with learned weights and how the optimisation went."""
+
+    mln: MLN
+    objective: float  # the penalised log pseudo-likelihood at the optimum
+    iterations: int
+    converged: bool
+    message: str
+    blocks: int
+
+
+class _Blocks:
+    """Numbering of the blocks of one world: a block key per atom and the atom's value index in it."""
+
+    def __init__(self, world: World, method: Method):
+        self.world, self.method = world, method
+
+    def of(self, predicate, keys: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """Block keys, the value index each atom stands for in its block, and the block size."""
+        if self.method == "bpll" and predicate.functional is not None:
+            f = predicate.functional
+            stride = self.world.strides[predicate.name][f]
+            size = len(self.world.domains[predicate.types[f]])
+            index = (keys - self.world.offset[predicate.name]) // stride % size
+            return keys - index * stride, index, size
+        if predicate.functional is not None:  # pll: a single flip breaks the block, so its value is certain
+            return np.full_like(keys, -1), np.ones_like(keys), 2
+        return keys, np.ones_like(keys), 2  # a single atom: value 1 means "true"
+
+
+def _counts(world: World, method: Method, limit: int):
+    """Per formula: (block keys, value count D) and Delta (n_rows, Kb, D) pieces, plus the hard masks."""
+    blocks = _Blocks(world, method)
+    per_formula = []
+    for entry in world.mln.formulas:
+        free = _free_names(entry.formula)
+        what = f"{entry.source}: formula {entry.formula.text()!r} in {world.db.source}"
+        rows: tuple[list[str], np.ndarray] = ([], np.zeros((1, 0), np.int64))
+        for name in free:
+            size = len(world.domains.get(entry.types[name], ()))
+            rows = _join(rows, ([name], np.arange(size, dtype=np.int64)[:, None]), limit, what)
+        rows = rows[1][:, [rows[0].index(n) for n in free]]
+        evaluator = _Evaluator(world, entry.types)
+        recorded = []
+
+        def record(predicate, keys):
+            state = world.state(predicate, keys)
+            recorded.append((predicate, keys, state))
+            return state
+
+        env = {name: rows[:, j] for j, name in enumerate(free)}
+        truth = evaluator.run(entry.formula, env, (len(rows),), record) == TRUE if len(rows) else np.zeros(0, bool)
+        if entry.hard and not truth.all():
+            raise AgainError(f"{world.db.source}: the training data violates the hard formula {entry.formula.text()!r} ({entry.source})")
+        n = len(rows)
+        block_keys, value_index, sizes, states = [], [], [], []
+        for predicate, keys, state in recorded:
+            b, v, size = blocks.of(predicate, keys.reshape(n, -1), state.reshape(n, -1))
+            block_keys.append(b)
+            value_index.append(v)
+            sizes.append(np.full(b.shape, size))
+            states.append(state.reshape(n, -1))
+        bkeys = np.concatenate(block_keys, 1) if recorded else np.zeros((n, 0), np.int64)
+        if not (bkeys >= 0).any():
+            per_formula.append(None)
+            continue
+        distinct, local = _distinct_unknowns(bkeys, bkeys >= 0)
+        size_of = np.concatenate(sizes, 1)
+        D = int(size_of.max())
+        Kb = distinct.shape[1]
+        widths = np.cumsum([0] + [k.shape[1] for k in block_keys])
+        delta = np.zeros((n, Kb, D), np.int8)
+        step = max(1, _CHUNK // max(1, Kb * D * bkeys.shape[1]))
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            part = iter(range(len(recorded)))
+
+            def leaf(predicate, shaped, start=start, stop=stop, part=part):
+                i = next(part)
+                columns = slice(widths[i], widths[i + 1])
+                mine = local[start:stop, columns][:, None, None, :] == np.arange(Kb)[None, :, None, None]
+                alternative = value_index[i][start:stop][:, None, None, :] == np.arange(D)[None, None, :, None]
+                original = states[i][start:stop][:, None, None, :]
+                value = np.where(mine, np.where(alternative, TRUE, FALSE), original).astype(np.int8)
+                return value.reshape(shaped.shape)
+
+            sub_env = {name: rows[start:stop, j][:, None, None] for j, name in enumerate(free)}
+            changed = evaluator.run(entry.formula, sub_env, (stop - start, Kb, D), leaf) == TRUE
+            delta[start:stop] = changed.astype(np.int8) - truth[start:stop, None, None]
+        # a block of size D' < D has no values past D'; a padded block slot (-1) none at all
+        block_size = np.zeros((n, Kb), np.int64)
+        r, c = np.nonzero(local >= 0)
+        block_size[r, local[r, c]] = size_of[r, c]
+        per_formula.append((distinct, block_size, delta, entry.hard))
+    return per_formula
+
+
+class PseudoLikelihood:
+    """The (blocked) log pseudo-likelihood of closed-world ``databases`` as a function of the
+    weights of the learnable formulas (soft, not ``#fixweight``), with its gradient; the counts
+    behind it are taken once, here."""
+
+    def __init__(self, mln: MLN, databases: list[Database], method: Method = "bpll", prior_sd: float | None = None,
+                 prior_mean: float = 0.0, limit: int = 2**26, progress: bool = False):
+        if method not in METHODS:
+            raise AgainError(f"unknown learning method {method!r}; expected one of {', '.join(METHODS)}")
+        if prior_sd is not None and not (prior_sd > 0 and math.isfinite(prior_sd)):
+            raise AgainError(f"the prior's standard deviation must be a positive number, got {prior_sd}")
+        if not databases:
+            raise AgainError("no training database given")
+        self.prior_sd, self.prior_mean = prior_sd, prior_mean
+        self.mln = mln.materialize(databases)
+        formulas = self.mln.formulas
+        self.learnable = np.array([not (e.hard or e.fixed) for e in formulas])
+        fixed = np.array([e.weight if e.fixed and not e.hard else 0.0 for e in formulas])  # hard ones: a mask
+        closed = frozenset(self.mln.predicates)
+        pieces = [_dense(_counts(World(self.mln, db, closed), method, limit), len(formulas))
+                  for db in tqdm(databases, desc="counting", disable=None if progress else True, leave=False)]
+        D = max(p[0].shape[2] for p in pieces)
+        delta = np.concatenate([np.pad(p[0], ((0, 0), (0, 0), (0, D - p[0].shape[2]))) for p in pieces], 1)
+        valid = np.concatenate([np.pad(p[1], ((0, 0), (0, D - p[1].shape[1]))) for p in pieces], 0)
+        banned = np.concatenate([np.pad(p[2], ((0, 0), (0, D - p[2].shape[1]))) for p in pieces], 0)
+        allowed = torch.from_numpy(valid & ~banned)
+        self.blocks = int(allowed.shape[0])
+        self.delta = torch.from_numpy(delta[self.learnable]).double()  # (L, blocks, values)
+        base = torch.from_numpy(np.einsum("f,fbd->bd", fixed, delta)).double()
+        self.base = base.masked_fill(~allowed, -math.inf)
+
+    def __call__(self, weights: np.ndarray) -> tuple[float, np.ndarray]:
+        """The penalised log pseudo-likelihood at ``weights`` (one per learnable formula) and its gradient."""
+        w = torch.as_tensor(np.asarray(weights, np.float64))
+        scores = self.base + torch.einsum("l,lbd->bd", w, self.delta)
+        log_norm = torch.logsumexp(scores, 1)  # the observed value scores 0
+        value = -log_norm.sum()
+        grad = -torch.einsum("bd,lbd->l", torch.exp(scores - log_norm[:, None]), self.delta)
+        if self.prior_sd is not None:
+            value = value - ((w - self.prior_mean) ** 2).sum() / (2 * self.prior_sd**2)
+            grad = grad - (w - self.prior_mean) / self.prior_sd**2
+        return float(value), grad.numpy()
+
+    def with_weights(self, weights: np.ndarray) -> MLN:
+        """The materialised MLN with ``weights`` on its learnable formulas."""
+        values = iter(np.asarray(weights, np.float64).tolist())
+        formulas = [replace(e, weight=next(values), weight_text=None) if learn else e
+                    for e, learn in zip(self.mln.formulas, self.learnable)]
+        return replace(self.mln, formulas=formulas)
+
+
+def learn_weights(mln: MLN, databases: list[Database], method: Method = "bpll", prior_sd: float | None = None,
+                  prior_mean: float = 0.0, tolerance: float = 1e-10, max_iter: int = 1000, limit: int = 2**26,
+                  progress: bool = False) -> Learned:
+    """Weights of the soft, non-``#fixweight`` formulas of ``mln`` maximising the (blocked)
+    pseudo-likelihood of ``databases`` (closed world), with a Gaussian prior when ``prior_sd``,
+    by L-BFGS from zero; ``tolerance`` is scipy's relative change of the objective per step."""
+    from scipy.optimize import minimize
+
+    objective = PseudoLikelihood(mln, databases, method, prior_sd, prior_mean, limit, progress)
+
+    def negated(weights):
+        value, grad = objective(weights)
+        return -value, -grad
+
+    result = minimize(negated, np.zeros(int(objective.learnable.sum())), jac=True, method="L-BFGS-B",
+                      options={"maxiter": max_iter, "ftol": tolerance, "gtol": 1e-9})
+    learned = objective.with_weights(result.x)
+    return Learned(replace(learned, domains=mln.domains), -float(result.fun), int(result.nit), bool(result.success),
+                   str(result.message), objective.blocks)
+
+
+def _dense(per_formula, F: int):
+    """(F, NB, D) Delta over the blocks any formula touches, which values exist, which a hard
+    formula rules out."""
+    present = [p for p in per_formula if p is not None]
+    if not present:
+        return np.zeros((F, 0, 2)), np.zeros((0, 2), bool), np.zeros((0, 2), bool)
+    keys = np.unique(np.concatenate([p[0][p[0] >= 0] for p in present]))
+    D = max(p[2].shape[2] for p in present)
+    _check_size(F * len(keys) * D, COUNT_LIMIT, "the pseudo-likelihood's count array")
+    delta = np.zeros((F, len(keys), D))
+    size = np.zeros(len(keys), np.int64)
+    banned = np.zeros((len(keys), D), bool)
+    for i, p in enumerate(per_formula):
+        if p is None:
+            continue
+        distinct, block_size, change, hard = p
+        used = distinct >= 0
+        ids = np.searchsorted(keys, distinct[used])
+        size[ids] = block_size[used]
+        np.add.at(delta[i], ids, np.pad(change[used], ((0, 0), (0, D - change.shape[2]))).astype(np.float64))
+        if hard:
+            banned[ids] |= np.pad(change[used], ((0, 0), (0, D - change.shape[2]))) < 0
+    valid = np.arange(D)[None, :] < size[:, None]
+    return delta, valid, banned
