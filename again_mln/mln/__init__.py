@@ -4,7 +4,7 @@ and exact answers on the ground network. It knows nothing of concepts or categor
     >>> from again_mln.mln import read_mln, read_db, query
     >>> mln = read_mln("smoking.mln")
     >>> answers = query(mln, read_db("smoking-test.db", mln), ["Smokes", "Cancer"], closed_world=["Friends"])
-    >>> dict(zip(answers[0].atoms, answers[0].values))          # doctest: +SKIP
+    >>> answers[0].to_dict()                                    # doctest: +SKIP
 """
 from again_mln.mln.answers import METHODS, Answer, format_csv, format_table, query
 from again_mln.mln.files import format_db, format_mln, parse_db, parse_formula, parse_mln, read_db, read_mln

@@ -34,6 +34,10 @@ class Answer:
     evidence: np.ndarray
     stats: dict
 
+    def to_dict(self) -> dict[str, float]:
+        """``{atom: probability}`` (MAP: ``{atom: 0.0 or 1.0}``)."""
+        return dict(zip(self.atoms, self.values.tolist()))
+
 
 def closed_set(mln: MLN, closed_world: list[str] | tuple[str, ...], queries: list[str]) -> frozenset[str]:
     """The closed-world predicates: those named, or with ``*`` every predicate but the queries."""
