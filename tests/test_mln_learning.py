@@ -97,3 +97,18 @@ def test_bpll_gives_pracmlns_weights_on_its_smokers_example(tmp_path):
     again = read_mln(out)
     assert [e.weight for e in again.formulas] == pytest.approx([0.646696, 1.519900], abs=1e-5)
     assert [e.formula for e in again.formulas] == [e.formula for e in mln.formulas]
+
+
+def test_the_standard_benchmarks_read_as_mlns():
+    """UW-CSE and Kinship in ExpressGNN's layout: rules, facts and labelled queries."""
+    from again_mln.mln.benchmark_data import read_benchmark_folder
+
+    root = shared_folder("mln-benchmarks")
+    kinship = read_benchmark_folder(root / "kinship" / "S1")
+    assert len(kinship.mln.formulas) == 22 and kinship.query_predicates == ["male"]
+    assert len(kinship.queries) == 45 and sum(kinship.queries.values()) == 24
+    training = kinship.training_database()
+    assert len(training.evidence) == len(kinship.evidence.evidence) + 45
+    uw = read_benchmark_folder(root / "uw_cse" / "ai")
+    assert uw.query_predicates == ["advisedBy"] and len(uw.queries) == 4624
+    assert len(uw.mln.predicates) == 22 and len(uw.evidence.evidence) == 731
