@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from again_mln.errors import AgainError
-from again_mln.mln.grounding import FALSE, TRUE, World, _check_size, _distinct_unknowns, _Evaluator, _free_names, _join
+from again_mln.mln.grounding import FALSE, TRUE, World, _check_size, _distinct_unknowns, _Evaluator, _free_names
 from again_mln.mln.model import MLN, Database
 
 Method = Literal["pll", "bpll"]
@@ -63,71 +63,86 @@ class _Blocks:
         return keys, np.ones_like(keys), 2  # a single atom: value 1 means "true"
 
 
-def _counts(world: World, method: Method, limit: int):
-    """Per formula: (block keys, value count D) and Delta (n_rows, Kb, D) pieces, plus the hard masks."""
+def _counts(world: World, method: Method, limit: int) -> list[tuple[np.ndarray, ...]]:
+    """The non-zero Delta_i(b, j) of every formula i, as (formula, block key, value, change, block
+    size) arrays, and hard formulas' indices. Groundings are enumerated chunk by chunk (memory stays
+    bounded whatever the domain product); only changes that are not zero are kept, which for
+    clauses is the few groundings with at most one true literal."""
     blocks = _Blocks(world, method)
-    per_formula = []
-    for entry in world.mln.formulas:
+    out = []
+    for index, entry in enumerate(world.mln.formulas):
         free = _free_names(entry.formula)
-        what = f"{entry.source}: formula {entry.formula.text()!r} in {world.db.source}"
-        rows: tuple[list[str], np.ndarray] = ([], np.zeros((1, 0), np.int64))
-        for name in free:
-            size = len(world.domains.get(entry.types[name], ()))
-            rows = _join(rows, ([name], np.arange(size, dtype=np.int64)[:, None]), limit, what)
-        rows = rows[1][:, [rows[0].index(n) for n in free]]
+        sizes = [len(world.domains.get(entry.types[name], ())) for name in free]
+        total = math.prod(sizes)
+        _check_size(total, limit, f"{entry.source}: formula {entry.formula.text()!r} in {world.db.source}")
         evaluator = _Evaluator(world, entry.types)
-        recorded = []
+        for start in range(0, total, _ROWS):
+            stop = min(total, start + _ROWS)
+            ids = np.unravel_index(np.arange(start, stop, dtype=np.int64), sizes) if free else ()
+            piece = _chunk_counts(world, blocks, entry, evaluator, dict(zip(free, ids)), stop - start)
+            if piece is not None:
+                out.append((np.full(len(piece[0]), index),) + piece)
+    return out
 
-        def record(predicate, keys):
-            state = world.state(predicate, keys)
-            recorded.append((predicate, keys, state))
-            return state
 
-        env = {name: rows[:, j] for j, name in enumerate(free)}
-        truth = evaluator.run(entry.formula, env, (len(rows),), record) == TRUE if len(rows) else np.zeros(0, bool)
-        if entry.hard and not truth.all():
-            raise AgainError(f"{world.db.source}: the training data violates the hard formula {entry.formula.text()!r} ({entry.source})")
-        n = len(rows)
-        block_keys, value_index, sizes, states = [], [], [], []
-        for predicate, keys, state in recorded:
-            b, v, size = blocks.of(predicate, keys.reshape(n, -1), state.reshape(n, -1))
-            block_keys.append(b)
-            value_index.append(v)
-            sizes.append(np.full(b.shape, size))
-            states.append(state.reshape(n, -1))
-        bkeys = np.concatenate(block_keys, 1) if recorded else np.zeros((n, 0), np.int64)
-        if not (bkeys >= 0).any():
-            per_formula.append(None)
-            continue
-        distinct, local = _distinct_unknowns(bkeys, bkeys >= 0)
-        size_of = np.concatenate(sizes, 1)
-        D = int(size_of.max())
-        Kb = distinct.shape[1]
-        widths = np.cumsum([0] + [k.shape[1] for k in block_keys])
-        delta = np.zeros((n, Kb, D), np.int8)
-        step = max(1, _CHUNK // max(1, Kb * D * bkeys.shape[1]))
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            part = iter(range(len(recorded)))
+#: Groundings enumerated at once when counting.
+_ROWS = 2**18
 
-            def leaf(predicate, shaped, start=start, stop=stop, part=part):
-                i = next(part)
-                columns = slice(widths[i], widths[i + 1])
-                mine = local[start:stop, columns][:, None, None, :] == np.arange(Kb)[None, :, None, None]
-                alternative = value_index[i][start:stop][:, None, None, :] == np.arange(D)[None, None, :, None]
-                original = states[i][start:stop][:, None, None, :]
-                value = np.where(mine, np.where(alternative, TRUE, FALSE), original).astype(np.int8)
-                return value.reshape(shaped.shape)
 
-            sub_env = {name: rows[start:stop, j][:, None, None] for j, name in enumerate(free)}
-            changed = evaluator.run(entry.formula, sub_env, (stop - start, Kb, D), leaf) == TRUE
-            delta[start:stop] = changed.astype(np.int8) - truth[start:stop, None, None]
-        # a block of size D' < D has no values past D'; a padded block slot (-1) none at all
-        block_size = np.zeros((n, Kb), np.int64)
-        r, c = np.nonzero(local >= 0)
-        block_size[r, local[r, c]] = size_of[r, c]
-        per_formula.append((distinct, block_size, delta, entry.hard))
-    return per_formula
+def _chunk_counts(world: World, blocks: _Blocks, entry, evaluator: _Evaluator, env: dict, n: int):
+    """(block key, value, change, block size) of the non-zero changes in ``n`` groundings."""
+    recorded = []
+
+    def record(predicate, keys):
+        state = world.state(predicate, keys)
+        recorded.append((predicate, keys, state))
+        return state
+
+    truth = evaluator.run(entry.formula, env, (n,), record) == TRUE
+    if entry.hard and not truth.all():
+        raise AgainError(f"{world.db.source}: the training data violates the hard formula {entry.formula.text()!r} ({entry.source})")
+    block_keys, value_index, sizes, states = [], [], [], []
+    for predicate, keys, state in recorded:
+        b, v, size = blocks.of(predicate, keys.reshape(n, -1), state.reshape(n, -1))
+        block_keys.append(b)
+        value_index.append(v)
+        sizes.append(np.full(b.shape, size))
+        states.append(state.reshape(n, -1))
+    bkeys = np.concatenate(block_keys, 1) if recorded else np.zeros((n, 0), np.int64)
+    if not (bkeys >= 0).any():
+        return None
+    distinct, local = _distinct_unknowns(bkeys, bkeys >= 0)
+    size_of = np.concatenate(sizes, 1)
+    D, Kb = int(size_of.max()), distinct.shape[1]
+    widths = np.cumsum([0] + [k.shape[1] for k in block_keys])
+    delta = np.zeros((n, Kb, D), np.int8)
+    step = max(1, _CHUNK // max(1, Kb * D * bkeys.shape[1]))
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        part = iter(range(len(recorded)))
+
+        def leaf(predicate, shaped, start=start, stop=stop, part=part):
+            i = next(part)
+            mine = local[start:stop, widths[i]:widths[i + 1]][:, None, None, :] == np.arange(Kb)[None, :, None, None]
+            alternative = value_index[i][start:stop][:, None, None, :] == np.arange(D)[None, None, :, None]
+            original = states[i][start:stop][:, None, None, :]
+            return np.where(mine, np.where(alternative, TRUE, FALSE), original).astype(np.int8).reshape(shaped.shape)
+
+        sub_env = {name: value[start:stop][:, None, None] for name, value in env.items()}
+        changed = evaluator.run(entry.formula, sub_env, (stop - start, Kb, D), leaf) == TRUE
+        delta[start:stop] = changed.astype(np.int8) - truth[start:stop, None, None]
+    block_size = np.zeros((n, Kb), np.int64)  # a padded block slot (-1) has none
+    r, c = np.nonzero(local >= 0)
+    block_size[r, local[r, c]] = size_of[r, c]
+    # every block a grounding reads, even with no change, so that it counts in the objective
+    read, first = np.unique(distinct.reshape(-1), return_index=True)
+    read_size = block_size.reshape(-1)[first][read >= 0]
+    read = read[read >= 0]
+    keep_r, keep_l, keep_j = np.nonzero(delta)
+    return (np.concatenate([read, distinct[keep_r, keep_l]]),
+            np.concatenate([np.zeros(len(read), np.int64), keep_j]),
+            np.concatenate([np.zeros(len(read), np.int8), delta[keep_r, keep_l, keep_j]]),
+            np.concatenate([read_size, block_size[keep_r, keep_l]]))
 
 
 class PseudoLikelihood:
@@ -149,7 +164,7 @@ class PseudoLikelihood:
         self.learnable = np.array([not (e.hard or e.fixed) for e in formulas])
         fixed = np.array([e.weight if e.fixed and not e.hard else 0.0 for e in formulas])  # hard ones: a mask
         closed = frozenset(self.mln.predicates)
-        pieces = [_dense(_counts(World(self.mln, db, closed), method, limit), len(formulas))
+        pieces = [_dense(_counts(World(self.mln, db, closed), method, limit), formulas)
                   for db in tqdm(databases, desc="counting", disable=None if progress else True, leave=False)]
         D = max(p[0].shape[2] for p in pieces)
         delta = np.concatenate([np.pad(p[0], ((0, 0), (0, 0), (0, D - p[0].shape[2]))) for p in pieces], 1)
@@ -202,27 +217,22 @@ def learn_weights(mln: MLN, databases: list[Database], method: Method = "bpll", 
                    str(result.message), objective.blocks)
 
 
-def _dense(per_formula, F: int):
-    """(F, NB, D) Delta over the blocks any formula touches, which values exist, which a hard
+def _dense(counts: list[tuple[np.ndarray, ...]], formulas: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(F, NB, D) Delta over the blocks any grounding reads, which values exist, which a hard
     formula rules out."""
-    present = [p for p in per_formula if p is not None]
-    if not present:
-        return np.zeros((F, 0, 2)), np.zeros((0, 2), bool), np.zeros((0, 2), bool)
-    keys = np.unique(np.concatenate([p[0][p[0] >= 0] for p in present]))
-    D = max(p[2].shape[2] for p in present)
-    _check_size(F * len(keys) * D, COUNT_LIMIT, "the pseudo-likelihood's count array")
-    delta = np.zeros((F, len(keys), D))
-    size = np.zeros(len(keys), np.int64)
+    if not counts:
+        return np.zeros((len(formulas), 0, 2)), np.zeros((0, 2), bool), np.zeros((0, 2), bool)
+    formula, key, value, change, size = (np.concatenate(parts) for parts in zip(*counts))
+    keys, ids = np.unique(key, return_inverse=True)
+    D = int(size.max())
+    _check_size(len(formulas) * len(keys) * D, COUNT_LIMIT, "the pseudo-likelihood's count array")
+    delta = np.zeros((len(formulas), len(keys), D))
+    np.add.at(delta, (formula, ids, value), change.astype(np.float64))
+    block_size = np.zeros(len(keys), np.int64)
+    block_size[ids] = size
+    hard = np.array([e.hard for e in formulas])
     banned = np.zeros((len(keys), D), bool)
-    for i, p in enumerate(per_formula):
-        if p is None:
-            continue
-        distinct, block_size, change, hard = p
-        used = distinct >= 0
-        ids = np.searchsorted(keys, distinct[used])
-        size[ids] = block_size[used]
-        np.add.at(delta[i], ids, np.pad(change[used], ((0, 0), (0, D - change.shape[2]))).astype(np.float64))
-        if hard:
-            banned[ids] |= np.pad(change[used], ((0, 0), (0, D - change.shape[2]))) < 0
-    valid = np.arange(D)[None, :] < size[:, None]
+    rule_out = hard[formula] & (change < 0)
+    banned[ids[rule_out], value[rule_out]] = True
+    valid = np.arange(D)[None, :] < block_size[:, None]
     return delta, valid, banned
