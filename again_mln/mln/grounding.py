@@ -246,9 +246,16 @@ def candidates(world: World, entry: WeightedFormula, names: list[str], limit: in
     _required(entry.formula, TRUE, required)
     if not entry.hard:
         _required(entry.formula, FALSE, required)
+    return bindings(world, entry, required, names, limit)
+
+
+def bindings(world: World, entry: WeightedFormula, true_atoms: list[Atom], names: list[str], limit: int) -> np.ndarray:
+    """(n, len(names)) constant ids: the bindings of ``names`` under which every closed-world atom
+    of ``true_atoms`` is true in the evidence (a join of their true-evidence tables; the variables
+    no such atom binds range over their domains), counted before they are built."""
     what = f"{entry.source}: formula {entry.formula.text()!r} in {world.db.source}"
     tables: list[tuple[list[str], np.ndarray]] = []
-    for atom in required:
+    for atom in true_atoms:
         predicate = world.mln.predicates[atom.predicate]
         if predicate.name not in world.closed_world or any(isinstance(t, Var) and t.name not in names for t in atom.args):
             continue

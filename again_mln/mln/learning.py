@@ -21,7 +21,8 @@ import torch
 from tqdm import tqdm
 
 from again_mln.errors import AgainError
-from again_mln.mln.grounding import FALSE, TRUE, World, _check_size, _distinct_unknowns, _Evaluator, _free_names
+from again_mln.mln.grounding import FALSE, TRUE, World, _check_size, _distinct_unknowns, _Evaluator, _free_names, bindings
+from again_mln.mln.syntax import And, Atom, Formula, Implies, Not, Or
 from again_mln.mln.model import MLN, Database
 
 Method = Literal["pll", "bpll"]
@@ -72,17 +73,51 @@ def _counts(world: World, method: Method, limit: int) -> list[tuple[np.ndarray, 
     out = []
     for index, entry in enumerate(world.mln.formulas):
         free = _free_names(entry.formula)
-        sizes = [len(world.domains.get(entry.types[name], ())) for name in free]
-        total = math.prod(sizes)
-        _check_size(total, limit, f"{entry.source}: formula {entry.formula.text()!r} in {world.db.source}")
         evaluator = _Evaluator(world, entry.types)
+        negative = _clause_negatives(entry.formula)
+        repeats = max([sum(a.predicate == b.predicate for b in negative) for a in negative], default=0) if negative else 0
+        if negative is not None and len(negative) >= 2 and repeats <= 2 and not entry.hard:
+            # one block's change falsifies a true clause only if every true negative literal reads
+            # the atom it makes true: all negative literals are false (their atoms true, a join over
+            # the evidence) but one, or but two of one predicate that may name the same atom
+            spared = [(k,) for k in range(len(negative))] + [
+                (k, m) for k in range(len(negative)) for m in range(k + 1, len(negative))
+                if negative[k].predicate == negative[m].predicate]
+            rows = np.unique(np.concatenate([bindings(world, entry, [a for i, a in enumerate(negative) if i not in keep],
+                                                      free, limit) for keep in spared]), axis=0)
+            total = len(rows)
+            chunk = lambda start, stop: tuple(rows[start:stop].T)  # noqa: E731
+        else:
+            sizes = [len(world.domains.get(entry.types[name], ())) for name in free]
+            total = math.prod(sizes)
+            _check_size(total, limit, f"{entry.source}: formula {entry.formula.text()!r} in {world.db.source}")
+            chunk = lambda start, stop: np.unravel_index(np.arange(start, stop, dtype=np.int64), sizes) if free else ()  # noqa: E731
         for start in range(0, total, _ROWS):
             stop = min(total, start + _ROWS)
-            ids = np.unravel_index(np.arange(start, stop, dtype=np.int64), sizes) if free else ()
-            piece = _chunk_counts(world, blocks, entry, evaluator, dict(zip(free, ids)), stop - start)
+            piece = _chunk_counts(world, blocks, entry, evaluator, dict(zip(free, chunk(start, stop))), stop - start)
             if piece is not None:
                 out.append((np.full(len(piece[0]), index),) + piece)
     return out
+
+
+def _clause_negatives(formula: Formula) -> list[Atom] | None:
+    """The atoms of the negative literals of a clause (a disjunction of literals, or an
+    implication from a conjunction of atoms to a disjunction of literals); None otherwise."""
+    if isinstance(formula, Implies):
+        body, head = formula.children
+        body_atoms = list(body.children) if isinstance(body, And) else [body]
+        head_negatives = _clause_negatives(head)
+        if not all(isinstance(a, Atom) for a in body_atoms) or head_negatives is None:
+            return None
+        return body_atoms + head_negatives
+    literals = list(formula.children) if isinstance(formula, Or) else [formula]
+    negatives = []
+    for literal in literals:
+        if isinstance(literal, Not) and isinstance(literal.child, Atom):
+            negatives.append(literal.child)
+        elif not isinstance(literal, Atom):
+            return None
+    return negatives
 
 
 #: Groundings enumerated at once when counting.
