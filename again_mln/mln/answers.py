@@ -3,6 +3,7 @@ database, by exact inference on each batch of components (the planner in
 :mod:`again_mln.inference` picks contraction, enumeration or, for MAP, the integer program)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -114,9 +115,10 @@ def _solve(network: GroundNetwork, method: Method, db: Database) -> tuple[np.nda
         except AgainError as err:
             if "out of reach" not in str(err) and "does not fit" not in str(err):
                 raise
-            if count_worlds(view.num_variables, batch.blocks) * view.batch > WORLD_BUDGET:
+            worlds = count_worlds(view.num_variables, batch.blocks)
+            if worlds * view.batch > WORLD_BUDGET:
                 raise AgainError(f"{db.source}: a component of {view.num_variables} unknown atoms is too wide for exact "
-                                 f"inference within the memory budget ({count_worlds(view.num_variables, batch.blocks):,} "
+                                 f"inference within the memory budget (elimination does not fit; 2^{math.log2(worlds):.0f} "
                                  f"worlds); sampling is not built yet") from None
             values, log_z = enumerate_worlds(_finite(view), batch.blocks, method == "map")
             route = "worlds"
