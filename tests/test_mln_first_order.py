@@ -106,6 +106,12 @@ def test_precedence_follows_pracmln():
     assert parse_formula("!a(x) v EXIST y (b(x,y))").text() == "!a(x) v EXIST y (b(x,y))"
 
 
+def test_prac_grammar_has_the_usual_precedence():
+    """pracmln's PRACGrammar binds ^ tighter than v, unlike its StandardGrammar."""
+    assert parse_formula("a(X) ^ b(X) v c(X)", "prac").text() == "(a(X) ^ b(X)) v c(X)"
+    assert parse_formula("a(?x) v b(?x) ^ c(?x) => d(?x)", "prac").text() == "(a(?x) v (b(?x) ^ c(?x))) => d(?x)"
+
+
 def test_prac_grammar_reads_question_mark_variables():
     mln = parse_mln("t = {a, b}\nr(t)\nu(t)\n1.0 r(?x) ^ u(a)\n", "g.mln")
     assert mln.grammar == "prac"

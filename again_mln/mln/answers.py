@@ -41,10 +41,11 @@ class Answer:
 
 
 def closed_set(mln: MLN, closed_world: list[str] | tuple[str, ...], queries: list[str]) -> frozenset[str]:
-    """The closed-world predicates: those named, or with ``*`` every predicate but the queries."""
+    """The closed-world predicates: those named, or with ``*`` every predicate but the queries and
+    the functional ones (as pracmln's ``cw``: a block needs its one true value)."""
     names = set(closed_world)
     if "*" in names:
-        names = (names - {"*"}) | {p for p in mln.predicates if p not in queries}
+        names = (names - {"*"}) | {p.name for p in mln.predicates.values() if p.name not in queries and p.functional is None}
     unknown = sorted(names - set(mln.predicates))
     if unknown:
         raise AgainError(f"--closed-world names undeclared predicate(s): {', '.join(unknown)}")

@@ -48,8 +48,10 @@ def _tokenize(text: str, grammar: str) -> list[tuple[str, str]]:
 
 
 class _FormulaParser:
-    """Recursive descent with pracmln's precedence, loosest first: ``<=>``, ``=>``, ``^``, ``v``, ``!``
-    (pracmln's grammar nests disjunctions inside conjunctions: ``a ^ b v c`` is ``a ^ (b v c)``)."""
+    """Recursive descent with pracmln's precedence, loosest first: ``<=>``, ``=>``, then in
+    StandardGrammar ``^`` before ``v`` (its grammar nests disjunctions inside conjunctions:
+    ``a ^ b v c`` is ``a ^ (b v c)``), in PRACGrammar the usual ``v`` before ``^``; ``!`` binds
+    tightest. (The method names follow StandardGrammar's nesting.)"""
 
     def __init__(self, text: str, grammar: str):
         self.tokens = _tokenize(text, grammar)
@@ -91,18 +93,17 @@ class _FormulaParser:
         return left
 
     def _conjunction(self) -> Formula:
-        parts = [self._disjunction()]
-        while self._peek() == "^":
-            self._take()
-            parts.append(self._disjunction())
-        return parts[0] if len(parts) == 1 else And(tuple(parts))
+        return self._nary("^", And, self._disjunction) if self.grammar == "standard" else self._nary("v", Or, self._disjunction)
 
     def _disjunction(self) -> Formula:
-        parts = [self._negation()]
-        while self._peek() == "v":
+        return self._nary("v", Or, self._negation) if self.grammar == "standard" else self._nary("^", And, self._negation)
+
+    def _nary(self, symbol: str, node: type, operand) -> Formula:
+        parts = [operand()]
+        while self._peek() == symbol:
             self._take()
-            parts.append(self._negation())
-        return parts[0] if len(parts) == 1 else Or(tuple(parts))
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else node(tuple(parts))
 
     def _negation(self) -> Formula:
         if self._peek() == "!":
