@@ -88,6 +88,7 @@ def worker(job_file: str, result_file: str) -> None:
     try:
         worlds = pracmln_worlds(*args, params=params, **kwargs)
         out["worlds_log2"] = [round(math.log2(w), 2) if w else None for w in worlds]
+        Path(result_file).write_text(json.dumps(out))  # what a timeout still reports
         limit = job["max_worlds_log2"]
         if limit is not None and max(worlds) > 2 ** limit:
             out.update(status="skipped", message=(
@@ -103,6 +104,7 @@ def worker(job_file: str, result_file: str) -> None:
         from again_mln.errors import one_line
 
         out["message"] = one_line(str(err) if type(err).__name__ == "AgainError" else f"{type(err).__name__}: {err}")
+    out["message"] = out["message"].replace(f"{folder}{os.sep}", "")  # paths inside the example
     Path(result_file).write_text(json.dumps(out))
 
 
@@ -125,8 +127,9 @@ def run_job(job: dict[str, Any], timeout: float, memory_gb: float) -> dict[str, 
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.communicate()
+            counted = json.loads(result_file.read_text())["worlds_log2"] if result_file.is_file() else None
             return {"status": "timeout", "message": f"no answer in {timeout:g} s",
-                    "seconds": round(time.perf_counter() - start, 1), "worlds_log2": None, "marginals": None}
+                    "seconds": round(time.perf_counter() - start, 1), "worlds_log2": counted, "marginals": None}
         seconds = round(time.perf_counter() - start, 1)
         if result_file.is_file():
             return {**json.loads(result_file.read_text()), "seconds": seconds}
