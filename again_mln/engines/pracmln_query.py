@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 import os
 import re
 from pathlib import Path
@@ -154,6 +155,10 @@ def _ground(mln_path: str | os.PathLike, db_path: str | os.PathLike | None, quer
 def _complete(where: str, mrf: Any, queries: list[str], results: dict[Any, Any]) -> dict[str, float]:
     """pracmln's answers as floats, plus any atom of a query predicate it left out, at its evidence."""
     answer = {str(key): float(value) for key, value in results.items()}
+    undefined = [key for key, value in answer.items() if math.isnan(value)]
+    if undefined:  # e.g. a soft weight of -inf: EnumerationAsk adds 0 * -inf for the worlds that satisfy it
+        raise AgainError(f"{where}: pracmln answered NaN for {undefined[0]} (an infinite soft weight? "
+                         "pracmln's hard formulas end with '.')")
     query_preds = {q for q in queries if "(" not in q}
     for atom in mrf.gndatoms:
         if atom.predname in query_preds and str(atom) not in answer:
