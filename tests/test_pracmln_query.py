@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import re
 import subprocess
 import sys
@@ -118,6 +119,18 @@ def test_mcsat_is_seeded_and_close(tmp_path):
     runs = [pracmln_query(mln, None, ["p"], method="MC-SAT", params={"maxsteps": 400, "seed": 3}) for _ in range(2)]
     assert runs[0] == runs[1]
     assert runs[0][0]["p(A)"] == pytest.approx(sigmoid(1.5), abs=0.08)
+
+
+def test_mcsat_does_not_depend_on_the_global_random_state(tmp_path):
+    # pracmln's grounder shuffles the formulas with Python's random before MC-SAT seeds itself
+    mln = write(tmp_path / "m.mln", "p(t)\nq(t)\nt = {A, B}\n" + "".join(
+        f"{w} {f}\n" for w, f in [(0.3, "p(x)"), (-0.4, "q(x)"), (1.1, "p(x) => q(x)"), (0.6, "p(x) ^ q(x)"),
+                                  (-0.2, "p(x) v q(x)"), (0.9, "!p(x) ^ q(x)")]))
+    runs = []
+    for state in (1, 2, 3):
+        random.seed(state)
+        runs.append(pracmln_query(mln, None, ["p", "q"], method="MC-SAT", params={"maxsteps": 60, "seed": 5}))
+    assert runs[0] == runs[1] == runs[2]
 
 
 def test_mcsat_does_not_depend_on_the_hash_seed(tmp_path):

@@ -13,6 +13,8 @@ reproducible:
   random numbers MC-SAT draws for which atom) changes with ``PYTHONHASHSEED``; here domains keep
   their first-seen order (the ``.mln`` declarations, then the database), so a seeded MC-SAT run
   gives the same answer in every process;
+* with a seed (``rndseed`` or ``seed``), Python's ``random`` is seeded before grounding too, since
+  pracmln's grounder shuffles the formulas with it before MC-SAT seeds itself;
 * inference runs on one core (pracmln's ``multicore`` is off unless ``params`` turns it on),
   silently, and every pracmln failure becomes an :class:`~again_mln.errors.AgainError`.
 """
@@ -23,6 +25,7 @@ import io
 import logging
 import math
 import os
+import random
 import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -79,9 +82,10 @@ def pracmln_query(
     answers = []
     with _quiet(), _ordered_domains():
         for where, mrf, query_list in _ground(mln_path, db_path, queries, closed_world, grammar, logic):
-            inference = _attempt(where, f"set up {infer.__name__}", lambda: infer(
-                mrf, query_list, cw_preds=list(closed_world), **options))
-            results = _attempt(where, f"run {infer.__name__}", lambda: inference.run().results)
+            with _seeded(options.get("rndseed")):
+                inference = _attempt(where, f"set up {infer.__name__}", lambda: infer(
+                    mrf, query_list, cw_preds=list(closed_world), **options))
+                results = _attempt(where, f"run {infer.__name__}", lambda: inference.run().results)
             answers.append(_complete(where, mrf, query_list, results))
     return answers
 
@@ -210,6 +214,22 @@ def _quiet() -> Iterator[None]:
             yield
     finally:
         logging.disable(previous)
+
+
+@contextlib.contextmanager
+def _seeded(seed: Any) -> Iterator[None]:
+    """Python's ``random`` seeded with ``seed`` (restored after): pracmln's grounder shuffles the
+    formulas with it before MC-SAT seeds itself, so the order of the ground formulas, and hence
+    which draw goes to which, would otherwise change from call to call."""
+    if seed is None:
+        yield
+        return
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
 
 
 def _merge_in_order(*domains: dict[str, Iterable[str]]) -> dict[str, list[str]]:
