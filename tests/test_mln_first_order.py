@@ -25,26 +25,29 @@ s(tb)
 LITERALS = ["p(x)", "p(y)", "q(x,y)", "q(y,x)", "q(x,x)", "f(x,z)", "f(y,B1)", "s(z)", "s(B2)", "p(A1)"]
 
 
-def random_formula(rng: random.Random, depth: int = 0) -> str:
+def random_formula(rng: random.Random, depth: int = 0, pracmln: bool = False) -> str:
+    """A random formula; ``pracmln``: only what pracmln's StandardGrammar reads (no FORALL, no =/=)."""
     roll = rng.random()
     if depth >= 2 or roll < 0.35:
         literal = rng.choice(LITERALS)
         return ("!" if rng.random() < 0.3 else "") + literal
     if roll < 0.45:
-        return f"EXIST w ({rng.choice(['q(x,w)', 'p(w)', 'f(w,z)'])} ^ {random_formula(rng, depth + 2)})"
-    if roll < 0.5:
-        return f"FORALL w (q(x,w) v {random_formula(rng, depth + 2)})"
+        return f"EXIST w ({rng.choice(['q(x,w)', 'p(w)', 'f(w,z)'])} ^ {random_formula(rng, depth + 2, pracmln)})"
+    if roll < 0.5 and not pracmln:
+        return f"FORALL w (q(x,w) v {random_formula(rng, depth + 2, pracmln)})"
     if roll < 0.55:
+        if pracmln:  # pracmln types a variable from atoms only
+            return f"q(x,y) ^ ((x = y) v {random_formula(rng, depth + 1, pracmln)})"
         return f"(x =/= y) ^ {random_formula(rng, depth + 1)}"
     op = rng.choice(["^", "v", "=>", "<=>"])
-    return f"({random_formula(rng, depth + 1)}) {op} ({random_formula(rng, depth + 1)})"
+    return f"({random_formula(rng, depth + 1, pracmln)}) {op} ({random_formula(rng, depth + 1, pracmln)})"
 
 
-def random_case(seed: int):
+def random_case(seed: int, pracmln: bool = False):
     rng = random.Random(seed)
     lines = [HEADER]
     for _ in range(rng.randint(1, 4)):
-        formula = random_formula(rng)
+        formula = random_formula(rng, pracmln=pracmln)
         if rng.random() < 0.15:
             lines.append(f"{formula}.")
         else:

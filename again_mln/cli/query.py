@@ -23,7 +23,7 @@ def _names(value: str | None) -> list[str]:
 @click.option("--method", default="auto", show_default=True, type=click.Choice(["auto", "exact", "map"]),
               help="auto/exact: exact marginals per component; map: a most probable world (integer program when too wide).")
 @click.option("--engine", default="native", show_default=True, type=click.Choice(["native", "pracmln"]),
-              help="pracmln: its EnumerationAsk on the same files (marginals only).")
+              help="pracmln: its EnumerationAsk on the same files (marginals only; pracmln must be installed).")
 @click.option("--grammar", default="auto", show_default=True, type=click.Choice(["auto", "standard", "prac"]),
               help="pracmln grammar; auto: PRACGrammar when the MLN uses ?-variables.")
 @quiet_option
@@ -38,11 +38,15 @@ def query_command(mln_path, evidence_path, queries, closed_world, output, method
     closed = _names(closed_world)
     asked = _names(queries) or [p for p in mln.predicates if p not in closed and "*" not in closed]
     if engine == "pracmln":
-        from again_mln.engines.pracmln_query import pracmln_answers
+        from again_mln.engines.pracmln_query import pracmln_query
+        from again_mln.mln import answers_from
 
         if method == "map":
             raise click.UsageError("--engine pracmln answers marginals only")
-        answers = pracmln_answers(mln_path, evidence_path, mln, databases, asked, closed, grammar)
+        grammars = {"auto": "auto", "standard": "StandardGrammar", "prac": "PRACGrammar"}
+        marginals = pracmln_query(mln_path, evidence_path, asked, [c for c in closed if c != "*"], "EnumerationAsk",
+                                  grammars[grammar], params={"cw": True} if "*" in closed else None)
+        answers = answers_from(marginals, databases)
     else:
         answers = query(mln, databases, asked, closed, method, progress=not quiet)
     atomic.write_text(output, format_csv(answers, method))

@@ -6,11 +6,11 @@ and exact answers on the ground network. It knows nothing of concepts or categor
     >>> answers = query(mln, read_db("smoking-test.db", mln), ["Smokes", "Cancer"], closed_world=["Friends"])
     >>> answers[0].to_dict()                                    # doctest: +SKIP
 """
-from again_mln.mln.answers import METHODS, Answer, format_csv, format_table, query
+from again_mln.mln.answers import METHODS, Answer, answers_from, format_csv, format_table, query
 from again_mln.mln.files import format_db, format_mln, parse_db, parse_formula, parse_mln, read_db, read_mln
 from again_mln.mln.grounding import GROUNDING_LIMIT
 from again_mln.mln.model import MLN, Database, Predicate, WeightedFormula
 
 __all__ = ["MLN", "Database", "Predicate", "WeightedFormula", "Answer", "METHODS", "GROUNDING_LIMIT",
            "read_mln", "read_db", "parse_mln", "parse_db", "parse_formula", "format_mln", "format_db",
-           "query", "format_table", "format_csv"]
+           "query", "answers_from", "format_table", "format_csv"]

@@ -147,6 +147,18 @@ def _exact(view, method: Method):
     return inference.marginals(finite), inference.log_partition(finite), route
 
 
+def answers_from(marginals: list[dict[str, float]], databases: list[Database]) -> list[Answer]:
+    """Answers from marginals another engine gave (one ``{atom: probability}`` per database)."""
+    if len(marginals) != len(databases):
+        raise AgainError(f"{len(marginals)} answers for {len(databases)} databases")
+    out = []
+    for values, db in zip(marginals, databases):
+        given = {f"{name}({','.join(args)})" for name, args in db.evidence}
+        atoms = list(values)
+        out.append(Answer(atoms, np.array([values[a] for a in atoms], np.float64), np.array([a in given for a in atoms]), {}))
+    return out
+
+
 def format_table(answers: list[Answer], method: Method) -> str:
     """The answers as pracmln's ``mlnquery`` prints them: one line per atom, value first."""
     lines = []
