@@ -63,11 +63,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000, 20000, 100000])
     parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--pracmln-sizes", type=int, nargs="*", default=[],
+                        help="also run pracmln's EnumerationAsk at these sizes (one process each, --timeout)")
+    parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
     from again_mln.devices import describe_machine
 
     again = str(Path(sys.executable).with_name("again-mln"))
-    startup, _ = run([again, "query", "--help"])
+    startup, _ = run([sys.executable, "-c", "import again_mln.mln.answers"])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
@@ -76,8 +79,25 @@ def main() -> None:
                                  "--closed-world", "Friends", "-o", str(Path(tmp) / "out.csv"), "--quiet"])
             rows.append((n, seconds, peak / 1024))
             print(f"N={n}: {seconds:.1f} s, {peak / 1024:.0f} MiB", file=sys.stderr)
-    print(f"Machine: {describe_machine()}. Command: `python benchmarks/bench_smokers.py --sizes {' '.join(map(str, args.sizes))}`.")
-    print(f"Start-up (`again-mln query --help`): {startup:.2f} s.\n")
+    theirs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.pracmln_sizes:
+            mln, db = write_case(Path(tmp), n)
+            script = ("from again_mln.engines.pracmln_query import pracmln_query; "
+                      f"pracmln_query({str(mln)!r}, {str(db)!r}, ['Smokes', 'Cancer'], ['Friends'])")
+            start = time.perf_counter()
+            try:
+                done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=args.timeout)
+                theirs[n] = f"{time.perf_counter() - start:.1f}" if done.returncode == 0 else "error"
+            except subprocess.TimeoutExpired:
+                theirs[n] = f"timeout ({args.timeout:.0f})"
+            print(f"pracmln N={n}: {theirs[n]}", file=sys.stderr)
+    if theirs:
+        print("pracmln 1.2.4, EnumerationAsk, same files: "
+              + ", ".join(f"N = {n}: {t} s" for n, t in theirs.items()) + ".\n")
+    sizes = " ".join(map(str, args.sizes)) + (f" --pracmln-sizes {' '.join(map(str, args.pracmln_sizes))}" if theirs else "")
+    print(f"Machine: {describe_machine()}. Command: `python benchmarks/bench_smokers.py --sizes {sizes}`.")
+    print(f"Start-up (importing the engine, torch included): {startup:.2f} s of each run.\n")
     print("| people | ground atoms queried | wall time (s) | peak memory (MiB) |\n| ---: | ---: | ---: | ---: |")
     for n, seconds, mib in rows:
         print(f"| {n:,} | {2 * n:,} | {seconds:.1f} | {mib:.0f} |")
