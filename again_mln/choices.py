@@ -2,7 +2,7 @@
 
 They are defined here, in a module that imports nothing heavy, so that the command line can declare
 its options and print ``--help`` without loading torch. Each module that owns a set re-exports
-it under its usual name (``again_mln.rectify.STRATEGIES`` is :data:`STRATEGIES`), and checks
+it under its usual name (``again_mln.again.rectification.STRATEGIES`` is :data:`STRATEGIES`), and checks
 values against it as before.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Sequence
 
 from again_mln.errors import AgainError
 
-# rectification (again_mln.rectify, again_mln.streaming)
+# rectification (again_mln.again.rectification, again_mln.again.streaming)
 #: Strategies whose interventions are hard 0/1 concepts; ``marginal`` returns probabilities.
 HARD_STRATEGIES: tuple[str, ...] = ("switch", "iterate", "map")
 STRATEGIES: tuple[str, ...] = HARD_STRATEGIES + ("marginal",)
@@ -19,7 +19,7 @@ STRATEGIES: tuple[str, ...] = HARD_STRATEGIES + ("marginal",)
 #: working tensors stay near 100 MB at CUB scale (about 13 kB per explanation with ``switch``).
 DEFAULT_CHUNK_ROWS = 8_192
 
-# detection (again_mln.detectors)
+# detection (again_mln.again.detectors)
 DETECTORS: tuple[str, ...] = ("paper", "per-category", "confidence", "map-gap", "weighted-damage")
 #: stands for the detector ``auto_pick`` chooses by validation AUROC against a synthetic corruption
 AUTO = "auto"
@@ -34,11 +34,11 @@ def check_detectors(names: Sequence[str], allow_auto: bool = True) -> tuple[str,
         raise AgainError(f"unknown detector {bad[0]!r}; expected one of {', '.join(known)}")
     return tuple(names)
 
-# attacks (again_mln.attacks)
+# attacks (again_mln.evaluation.attacks)
 ATTACK_KINDS: tuple[str, ...] = ("erasure", "introduction", "confounding")
 ATTACK_TARGETS: tuple[str, ...] = ("random", "damaging")
 
-# data sets, models and evaluation (again_mln.datasets, again_mln.models, again_mln.experiments)
+# data sets, models and evaluation (again_mln.datasets, again_mln.models, again_mln.evaluation.experiments)
 DATASETS: tuple[str, ...] = ("mnist", "ews", "cub-sim", "cub")
 SPLITS: tuple[str, ...] = ("train", "test")
 EVALUATION_DATASETS: tuple[str, ...] = ("mnist", "ews", "cub-sim")

@@ -55,8 +55,8 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int, i
 
 def make_inputs(folder: Path, mln: Path, n: int, seed: int = 0, block: int = 200_000) -> tuple[Path, Path]:
     """preds_N.npy (N, M) float32 and cats_N.npy (N,) int64 of realistic explanations, written block by block."""
-    from again_mln.graph import FactorGraph
-    from again_mln.mlnfile import read_mln
+    from again_mln.again.graph import FactorGraph
+    from again_mln.again.mlnfile import read_mln
 
     likely = likely_concepts(FactorGraph(read_mln(mln), device="cpu"))
     preds, cats = folder / f"preds_{n}.npy", folder / f"cats_{n}.npy"

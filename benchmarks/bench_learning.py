@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from again_mln.detection import detect, s_max
+from again_mln.again.detection import detect, s_max
 from again_mln.devices import describe_machine
-from again_mln.graph import FactorGraph
-from again_mln.learning import learn_weights
-from again_mln.logic import And, Equiv, Implies, Not, RuleSet, category, concept
+from again_mln.again.graph import FactorGraph
+from again_mln.again.learning import learn_weights
+from again_mln.again.logic import And, Equiv, Implies, Not, RuleSet, category, concept
 
 SCALES = {"Synthetic-MNIST": (10, 12, 33, 13), "EWS": (22, 16, 144, 35)}
 

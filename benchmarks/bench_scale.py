@@ -2,7 +2,7 @@
 growth curves of those times against concepts, categories and rules.
 
 The main point is 2,000 concepts, 1,000 categories, 200,000 category-concept and 5,000
-concept-concept rules (``again_mln.synthetic.random_ruleset``: ``label(Y) => [!]active(C)`` and
+concept-concept rules (``again_mln.again.synthetic.random_ruleset``: ``label(Y) => [!]active(C)`` and
 pairs ``active(A) <=> active(B)`` / ``!(active(A) ^ active(B))``). Inputs are CBM-like
 (realistic.py: 3% of concepts wrong). S_max and ``map`` are exact: the planner picks enumeration,
 variable elimination or, where the concept graph is too wide for the memory budget, the integer
@@ -22,13 +22,13 @@ import time
 import numpy as np
 import torch
 
-from again_mln.detection import detect, s_max
+from again_mln.again.detection import detect, s_max
 from again_mln.devices import describe_machine
-from again_mln.graph import FactorGraph
+from again_mln.again.graph import FactorGraph
 from again_mln.inference import max_score, plan
 from again_mln.inference.rings import MaxRing
-from again_mln.rectify import rectify
-from again_mln.synthetic import random_ruleset
+from again_mln.again.rectification import rectify
+from again_mln.again.synthetic import random_ruleset
 from realistic import likely_concepts, realistic_batch
 
 #: Explanations per timed batch: map solves an integer program per sample on wide graphs.

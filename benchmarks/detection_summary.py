@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from again_mln.reporting import detection_summary
+from again_mln.evaluation.reporting import detection_summary
 
 
 def main(arguments: list[str]) -> None:

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from again_mln.atomic import write_text
-from again_mln.detectors import AUTO, DETECTORS
+from again_mln.again.detectors import AUTO, DETECTORS
 from again_mln.devices import resolve_device
-from again_mln.experiments import evaluation_config, prepare
+from again_mln.evaluation.experiments import evaluation_config, prepare
 from again_mln.models.training import predict
 from again_mln.validation import binarize
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from again_mln.graph import FactorGraph
+from again_mln.again.graph import FactorGraph
 
 #: Share of concepts a realistic explanation gets wrong.
 WRONG = 0.03

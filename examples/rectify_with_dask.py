@@ -1,6 +1,6 @@
 """Rectify predictions with Dask: the same pure function, one partition per task.
 
-Rectifying an explanation depends on that explanation alone, so ``again_mln.streaming.rectify_batch``
+Rectifying an explanation depends on that explanation alone, so ``again_mln.again.streaming.rectify_batch``
 (the function ``again-mln rectify`` applies to each chunk) runs unchanged on the partitions of a
 Dask array, on the local machine (threads or processes) or on a Dask cluster: the compiled
 ``FactorGraph`` is a torch module that pickles, so it travels to the workers once per task.
@@ -23,8 +23,8 @@ import dask.array as da
 import numpy as np
 from dask.delayed import Delayed
 
-from again_mln.graph import FactorGraph
-from again_mln.streaming import rectify_batch
+from again_mln.again.graph import FactorGraph
+from again_mln.again.streaming import rectify_batch
 
 
 def rectify_with_dask(
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--scheduler", default="processes", help="threads, processes, or a dask.distributed address")
     args = parser.parse_args()
 
-    from again_mln.cache import compiled_graph
+    from again_mln.io.cache import compiled_graph
 
     graph, _ = compiled_graph(args.mln, "cpu")
     probs = np.load(args.preds, mmap_mode="r")

@@ -7,9 +7,9 @@ import math
 
 import torch
 
-from again_mln.graph import FactorGraph
-from again_mln.rectify import _MIN_GAIN
-from again_mln.switch import Switch, switch_of
+from again_mln.again.graph import FactorGraph
+from again_mln.again.rectification import _MIN_GAIN
+from again_mln.again.switch import Switch, switch_of
 
 
 def dense_gains_cm(switch: Switch, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None):

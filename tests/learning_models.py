@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from again_mln.graph import FactorGraph
-from again_mln.logic import And, Equiv, Implies, Not, Or, RuleSet, category, concept
+from again_mln.again.graph import FactorGraph
+from again_mln.again.logic import And, Equiv, Implies, Not, Or, RuleSet, category, concept
 
 
 def random_ruleset(seed: int, num_concepts: int = 4, num_categories: int = 3, num_rules: int = 8) -> RuleSet:

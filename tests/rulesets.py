@@ -6,7 +6,7 @@ import itertools
 import torch
 from hypothesis import strategies as st
 
-from again_mln.logic import And, Equiv, Formula, Implies, Not, Or, RuleSet, category, concept
+from again_mln.again.logic import And, Equiv, Formula, Implies, Not, Or, RuleSet, category, concept
 
 
 def formulas(num_concepts: int, num_categories: int) -> st.SearchStrategy[Formula]:

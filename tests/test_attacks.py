@@ -4,12 +4,12 @@ import pytest
 import torch
 from torch import nn
 
-from again_mln.attacks import (KINDS, AttackConfig, adversarial_perturbation, attack_dataset, choose_targets,
-                               input_bounds, pgd_attack)
+from again_mln.evaluation.attacks import (KINDS, AttackConfig, adversarial_perturbation, attack_dataset,
+                                          choose_targets, input_bounds, pgd_attack)
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.logic import Implies, Not, Rule, RuleSet, category, concept
+from again_mln.again.graph import FactorGraph
+from again_mln.again.logic import Implies, Not, Rule, RuleSet, category, concept
 from again_mln.models import ConceptBottleneckModel, TrainConfig, fit
 
 M, K, D = 4, 3, 6

@@ -5,9 +5,9 @@ import pickle
 import pytest
 import torch
 
-from again_mln.cache import cache_folder, compiled_graph
-from again_mln.detection import s_max
-from again_mln.mlnfile import read_mln
+from again_mln.io.cache import cache_folder, compiled_graph
+from again_mln.again.detection import s_max
+from again_mln.again.mlnfile import read_mln
 from test_graph import TWO_CONCEPTS
 
 

@@ -6,15 +6,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from again_mln.attacks import AttackConfig, attack_checkpoint, attack_split
+from again_mln.evaluation.attacks import AttackConfig, attack_checkpoint, attack_split
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
+from again_mln.again.graph import FactorGraph
 from again_mln.models.training import predict
-from again_mln.synthetic import random_ruleset
+from again_mln.again.synthetic import random_ruleset
 
 from again_mln.cli import demo, main
 from again_mln.rulegen.ews import build_ews_rules
-from again_mln.mlnfile import write_mln
+from again_mln.again.mlnfile import write_mln
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from again_mln.cli import main
 from again_mln.engines.pracmln import to_pracmln
-from again_mln.mlnfile import read_mln
+from again_mln.again.mlnfile import read_mln
 from again_mln.datasets.store import locate
 
 CUB_SMALL = ["--coexist-above", "99", "--exclude-below", "0.1", "--corr-above", "0.97", "--corr-below", "-0.8"]

@@ -5,7 +5,7 @@ import torch
 from click.testing import CliRunner
 
 from again_mln.cli import main
-from again_mln.mlnfile import write_mln
+from again_mln.again.mlnfile import write_mln
 from test_detectors import clean_like, graph
 
 
@@ -50,7 +50,7 @@ def test_detect_without_calibration_is_the_paper_at_d(files):
     assert result.exit_code == 0, result.output
     with np.load(out) as saved, np.load(folder / "preds.npz") as preds:
         assert str(saved["detector"]) == "paper" and np.allclose(saved["cutoffs"], np.log(0.5))
-        from again_mln.detection import detect
+        from again_mln.again.detection import detect
 
         expected = detect(graph(), torch.from_numpy(preds["concepts"]), torch.from_numpy(preds["categories"]), 0.5)
         assert np.array_equal(saved["flagged"], expected.numpy())

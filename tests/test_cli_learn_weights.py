@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from again_mln.cli import main
 from again_mln.engines import pracmln_compat
-from again_mln.mlnfile import read_mln, write_mln
+from again_mln.again.mlnfile import read_mln, write_mln
 from learning_models import exact_sample, random_ruleset, require_pracmln
 
 

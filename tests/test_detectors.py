@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from again_mln.detectors import (AUTO, auto_pick, AUTO_CORRUPTION, CORRUPTIONS, DETECTORS, apply_flags, calibrate_detector,
-                                 conformal_cutoff, detector_arrays, detector_scores, fixed_detector, load_detector,
-                                 min_samples, flip_concepts, select_detectors)
+from again_mln.again.detectors import (AUTO, auto_pick, AUTO_CORRUPTION, CORRUPTIONS, DETECTORS, apply_flags,
+                                       calibrate_detector, conformal_cutoff, detector_arrays, detector_scores,
+                                       fixed_detector, load_detector, min_samples, flip_concepts, select_detectors)
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.logic import And, Implies, Not, Rule, RuleSet, category, concept
-from again_mln.rectify import rectify
+from again_mln.again.graph import FactorGraph
+from again_mln.again.logic import And, Implies, Not, Rule, RuleSet, category, concept
+from again_mln.again.rectification import rectify
 
 
 def graph() -> FactorGraph:

@@ -8,9 +8,9 @@ import pytest
 
 dask = pytest.importorskip("dask", reason="the 'distributed' extra (dask) is not installed")
 
-from again_mln.graph import FactorGraph  # noqa: E402
-from again_mln.streaming import rectify_batch, result_layout  # noqa: E402
-from again_mln.synthetic import random_ruleset  # noqa: E402
+from again_mln.again.graph import FactorGraph  # noqa: E402
+from again_mln.again.streaming import rectify_batch, result_layout  # noqa: E402
+from again_mln.again.synthetic import random_ruleset  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "rectify_with_dask.py"
 

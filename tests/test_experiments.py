@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from again_mln.errors import AgainError
-from again_mln.detectors import AUTO_CORRUPTION, auto_pick
-from again_mln.experiments import EvaluationConfig, evaluation_config, run_evaluation
-from again_mln.reporting import aggregate, csv_text, metric_table, write_reports
+from again_mln.again.detectors import AUTO_CORRUPTION, auto_pick
+from again_mln.evaluation.experiments import EvaluationConfig, evaluation_config, run_evaluation
+from again_mln.evaluation.reporting import aggregate, csv_text, metric_table, write_reports
 
 METHODS = {"CBM", "CBM-AT", "CBM+AGAIN (switch)", "CBM+AGAIN (iterate)", "CBM+AGAIN (map)"}
 TINY = dict(n_train=500, n_val=100, n_test=80, epochs=2, at_epochs=1, at_steps=2, attack_steps=3,
@@ -52,7 +52,7 @@ def test_records_cover_every_method_detector_and_condition(evaluation):
 
 
 def test_roc_curves_one_per_detector_and_attacked_condition(evaluation):
-    from again_mln.experiments import ROC_GRID
+    from again_mln.evaluation.experiments import ROC_GRID
 
     per_seed = [c for c in evaluation.curves if c["seed"] == 0]
     detectors = {r["detector"] for r in evaluation.records if r["detector"]}
@@ -110,7 +110,7 @@ def test_reports_are_written(evaluation, tmp_path):
 def _one_seed(evaluation, seed):
     import dataclasses
 
-    from again_mln.experiments import Evaluation
+    from again_mln.evaluation.experiments import Evaluation
 
     pick = [r for r in evaluation.records if r["seed"] == seed]
     return Evaluation(dataclasses.replace(evaluation.config, seed=seed, repeats=1), pick,
@@ -124,7 +124,7 @@ def test_seeds_run_apart_merge_into_the_report_of_one_run(evaluation, tmp_path):
     from click.testing import CliRunner
 
     from again_mln.cli import main
-    from again_mln.reporting import load_evaluation
+    from again_mln.evaluation.reporting import load_evaluation
 
     for seed in (1, 0):
         write_reports(_one_seed(evaluation, seed), tmp_path / f"seed{seed}", command=f"again-mln evaluate --seed {seed}")
@@ -145,7 +145,7 @@ def test_seeds_run_apart_merge_into_the_report_of_one_run(evaluation, tmp_path):
 def test_merging_refuses_other_settings_and_repeated_seeds(evaluation, tmp_path):
     import dataclasses
 
-    from again_mln.experiments import merge_evaluations
+    from again_mln.evaluation.experiments import merge_evaluations
 
     zero, one = _one_seed(evaluation, 0), _one_seed(evaluation, 1)
     with pytest.raises(AgainError, match="seed 0 appears in more than one"):
@@ -154,7 +154,7 @@ def test_merging_refuses_other_settings_and_repeated_seeds(evaluation, tmp_path)
     with pytest.raises(AgainError, match="differ in epochs"):
         merge_evaluations([zero, other])
     (tmp_path / "empty").mkdir()
-    from again_mln.reporting import load_evaluation
+    from again_mln.evaluation.reporting import load_evaluation
     with pytest.raises(AgainError, match="holds no evaluation_raw.json"):
         load_evaluation(tmp_path / "empty")
     for text in ("[1, 2]", '{"config": 3}', '{"config": {"dataset": "ews", "colour": 1}}'):
@@ -187,7 +187,7 @@ def test_concept_embedding_model_with_and_without_rectification():
 
 
 def test_detection_summary_has_a_row_per_detector_and_attacked_condition(evaluation):
-    from again_mln.reporting import detection_summary
+    from again_mln.evaluation.reporting import detection_summary
 
     records = aggregate(evaluation.records)
     detectors = {r["detector"] for r in records if r["detector"]}

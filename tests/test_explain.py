@@ -3,10 +3,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from again_mln.explain import plot_rectified, repaired_rules, shown_concepts
-from again_mln.graph import FactorGraph
-from again_mln.logic import And, Implies, Not, RuleSet, category, concept
-from again_mln.rectify import rectify
+from again_mln.again.explain import plot_rectified, repaired_rules, shown_concepts
+from again_mln.again.graph import FactorGraph
+from again_mln.again.logic import And, Implies, Not, RuleSet, category, concept
+from again_mln.again.rectification import rectify
 
 
 def small_graph() -> FactorGraph:

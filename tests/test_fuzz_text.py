@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from again_mln.errors import AgainError
-from again_mln.mlnfile import format_db, parse_mln, read_db
+from again_mln.again.mlnfile import format_db, parse_mln, read_db
 from hostile import CSV, RULES, assert_clean, corrupted, fuzz_settings, predictions, run, snapshot, training_data
 
 COMMANDS = ["rectify", "learn-weights", "inspect"]

@@ -7,11 +7,11 @@ import torch
 from hypothesis import given, settings
 
 from again_mln.errors import AgainError
-from again_mln.detection import detect
-from again_mln.graph import FactorGraph
-from again_mln.detection import s_max
+from again_mln.again.detection import detect
+from again_mln.again.graph import FactorGraph
+from again_mln.again.detection import s_max
 from again_mln.inference import log_partition, map_assignment, max_score
-from again_mln.mlnfile import parse_mln
+from again_mln.again.mlnfile import parse_mln
 from rulesets import all_assignments, brute_force_scores, rulesets
 
 # The paper's two-concept example (section 4.2): concepts A and B, assignment {A=1, B=0}.
@@ -65,7 +65,7 @@ def test_scores_log_partition_and_s_max_equal_brute_force(ruleset):
 
 
 def test_large_graphs_use_the_integer_program_and_agree_with_enumeration():
-    from again_mln.synthetic import random_ruleset
+    from again_mln.again.synthetic import random_ruleset
 
     ruleset = random_ruleset(12, 4, category_rules=20, concept_rules=15, seed=3)
     graph = FactorGraph(ruleset)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.inputs import load_array
-from again_mln.logic import MAX_RULE_CONCEPTS, unsatisfiable_categories
-from again_mln.mlnfile import MAX_NESTING, parse_mln, read_mln
+from again_mln.again.graph import FactorGraph
+from again_mln.io.inputs import load_array
+from again_mln.again.logic import MAX_RULE_CONCEPTS, unsatisfiable_categories
+from again_mln.again.mlnfile import MAX_NESTING, parse_mln, read_mln
 from hostile import CSV, RULES, assert_clean, predictions, run, snapshot, training_data
 
 
@@ -311,12 +311,12 @@ def test_checkpoint_without_model_config_is_an_error(tmp_path):
 
 
 def test_unexpected_errors_are_one_line_unless_debugging(folder, monkeypatch):
-    import again_mln.inputs
+    import again_mln.io.inputs
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("x" * 1000)
 
-    monkeypatch.setattr(again_mln.inputs, "open_predictions", broken)
+    monkeypatch.setattr(again_mln.io.inputs, "open_predictions", broken)
     result, before = rectify(folder)
     assert_clean(result, folder, before, unexpected_ok=True)
     assert error_of(result).startswith("Error: rectify: ZeroDivisionError: xxx")

@@ -8,9 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from again_mln.graph import FactorGraph
+from again_mln.again.graph import FactorGraph
 from again_mln.inference import ROUTES, log_partition, map_assignment, marginals, max_score
-from again_mln.rectify import RuleLayer, network_evidence, rectify
+from again_mln.again.rectification import RuleLayer, network_evidence, rectify
 from rulesets import all_assignments, brute_force_scores, rulesets
 
 
@@ -62,7 +62,7 @@ def test_marginal_strategy_is_the_brute_force_posterior(ruleset, seed, lam):
 
 
 def test_marginals_are_differentiable_in_the_evidence():
-    from again_mln.synthetic import random_ruleset
+    from again_mln.again.synthetic import random_ruleset
 
     graph = FactorGraph(random_ruleset(5, 2, category_rules=6, concept_rules=5, seed=0)).double()
     probs = torch.rand(3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).clamp(0.05, 0.95)
@@ -73,7 +73,7 @@ def test_marginals_are_differentiable_in_the_evidence():
 
 def test_a_tiny_concept_model_trains_end_to_end_through_the_rule_layer():
     """x -> concept logits -> sigmoid -> RuleLayer (posterior marginals) -> category head."""
-    from again_mln.synthetic import random_ruleset
+    from again_mln.again.synthetic import random_ruleset
 
     torch.manual_seed(0)
     ruleset = random_ruleset(6, 3, category_rules=12, concept_rules=6, seed=2)
@@ -99,7 +99,7 @@ def test_a_tiny_concept_model_trains_end_to_end_through_the_rule_layer():
 
 
 def test_graph_is_a_module_that_moves_and_saves():
-    from again_mln.synthetic import random_ruleset
+    from again_mln.again.synthetic import random_ruleset
 
     graph = FactorGraph(random_ruleset(4, 2, category_rules=4, concept_rules=3, seed=0))
     state = graph.state_dict()

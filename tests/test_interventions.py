@@ -12,11 +12,11 @@ from torch import nn
 from again_mln.cli import main
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.interventions import (POLICIES, Oracle, Session, curves_table, intervention_curves, posterior_marginals,
-                                     summarize)
-from again_mln.logic import Equiv, Implies, RuleSet, category, concept
-from again_mln.mlnfile import write_mln
+from again_mln.again.graph import FactorGraph
+from again_mln.evaluation.interventions import (POLICIES, Oracle, Session, curves_table, intervention_curves,
+                                                posterior_marginals, summarize)
+from again_mln.again.logic import Equiv, Implies, RuleSet, category, concept
+from again_mln.again.mlnfile import write_mln
 
 CONCEPTS = ["A", "B", "C", "D"]
 

@@ -7,9 +7,9 @@ import torch
 
 from again_mln.errors import AgainError
 from again_mln.inference import log_partition, marginals
-from again_mln.graph import FactorGraph
-from again_mln.learning import check_data, exact_route, learn_weights, read_data
-from again_mln.logic import And, Equiv, Implies, Not, Or, RuleSet, category, concept
+from again_mln.again.graph import FactorGraph
+from again_mln.again.learning import check_data, exact_route, learn_weights, read_data
+from again_mln.again.logic import And, Equiv, Implies, Not, Or, RuleSet, category, concept
 from learning_models import all_assignments, exact_sample, random_ruleset
 
 

@@ -8,11 +8,11 @@ import random
 import pytest
 import torch
 
-from again_mln.graph import FactorGraph
+from again_mln.again.graph import FactorGraph
 from again_mln.inference import map_assignment, max_score
 from again_mln.inference.contract import compile_program
 from again_mln.inference.planner import structure
-from again_mln.logic import And, Implies, Not, RuleSet, category, concept
+from again_mln.again.logic import And, Implies, Not, RuleSet, category, concept
 from rulesets import all_assignments, brute_force_scores
 
 

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from again_mln.detection import calibrate_threshold, detect, detection_margins
+from again_mln.again.detection import calibrate_threshold, detect, detection_margins
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.logic import And, Implies, Not, Rule, RuleSet, category, concept
-from again_mln.metrics import e_acc, identification_rate, lsm, lsm_per_sample, p_acc, success_rate
+from again_mln.again.graph import FactorGraph
+from again_mln.again.logic import And, Implies, Not, Rule, RuleSet, category, concept
+from again_mln.evaluation.metrics import e_acc, identification_rate, lsm, lsm_per_sample, p_acc, success_rate
 
 
 def graph(extra=()):
@@ -84,7 +84,7 @@ def test_calibration_rejects_bad_targets():
 
 
 def test_auroc_on_hand_made_scores():
-    from again_mln.metrics import auroc
+    from again_mln.evaluation.metrics import auroc
 
     assert auroc([3.0, 2.0], [1.0, 0.0]) == 1.0  # every attacked explanation less plausible
     assert auroc([0.0, 1.0], [2.0, 3.0]) == 0.0
@@ -95,7 +95,7 @@ def test_auroc_on_hand_made_scores():
 
 
 def test_auroc_standard_error_matches_the_spread_of_repeated_draws():
-    from again_mln.metrics import auroc, auroc_stderr
+    from again_mln.evaluation.metrics import auroc, auroc_stderr
 
     assert auroc_stderr(0.5, 1, 1) == pytest.approx(0.5)
     n = 300  # at 0.5 it is the Mann-Whitney null spread sqrt((n1 + n2 + 1) / (12 n1 n2)), up to O(1/n)
@@ -110,7 +110,7 @@ def test_auroc_standard_error_matches_the_spread_of_repeated_draws():
 
 
 def test_ir_at_sr_reads_the_operating_point_off_the_clean_scores():
-    from again_mln.metrics import ir_at_sr, sr_cutoff
+    from again_mln.evaluation.metrics import ir_at_sr, sr_cutoff
 
     clean = [4.0, 3.0, 2.0, 1.0]
     assert sr_cutoff(clean, 0.75) == 2.0 and sr_cutoff(clean, 1.0) == 1.0 and sr_cutoff(clean, 0.2) == 4.0
@@ -121,7 +121,7 @@ def test_ir_at_sr_reads_the_operating_point_off_the_clean_scores():
 
 
 def test_roc_curve_and_its_grid():
-    from again_mln.metrics import roc_curve, roc_on_grid
+    from again_mln.evaluation.metrics import roc_curve, roc_on_grid
 
     fpr, tpr = roc_curve([1.0, 0.0], [0.0, -1.0])
     assert fpr.tolist() == [0.0, 0.0, 0.5, 1.0, 1.0] and tpr.tolist() == [0.0, 0.5, 1.0, 1.0, 1.0]
@@ -130,7 +130,7 @@ def test_roc_curve_and_its_grid():
 
 
 def test_ir_over_changed_explanations():
-    from again_mln.metrics import ir_changed
+    from again_mln.evaluation.metrics import ir_changed
 
     assert ir_changed([True, False, True, False], [True, True, False, False]) == 0.5
     assert ir_changed(torch.tensor([True, False]), torch.tensor([False, False])) is None

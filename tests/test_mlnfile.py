@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 
 from again_mln.errors import AgainError
-from again_mln.logic import And, Equiv, Implies, Not, Or, category, concept
-from again_mln.mlnfile import format_db, format_mln, parse_db, parse_formula, parse_mln, read_mln, write_mln
+from again_mln.again.logic import And, Equiv, Implies, Not, Or, category, concept
+from again_mln.again.mlnfile import format_db, format_mln, parse_db, parse_formula, parse_mln, read_mln, write_mln
 from rulesets import rulesets
 
 EXAMPLE = """// rules for a test

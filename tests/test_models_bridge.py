@@ -6,8 +6,8 @@ from torch import nn
 
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.logic import Implies, Rule, RuleSet, category, concept
+from again_mln.again.graph import FactorGraph
+from again_mln.again.logic import Implies, Rule, RuleSet, category, concept
 from again_mln.models import ConceptBottleneckModel
 from again_mln.models.bridge import RectifiedConceptModel
 

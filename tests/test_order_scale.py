@@ -69,7 +69,7 @@ def test_cub_like_structure_keeps_its_width():
 
 
 def test_real_cub_rules_keep_width_9(cub_folder):
-    from again_mln.graph import FactorGraph
+    from again_mln.again.graph import FactorGraph
     from again_mln.rulegen.cub import build_cub_rules
 
     graph = FactorGraph(build_cub_rules(cub_folder), device="cpu")

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from again_mln.cli import main
 from again_mln.errors import AgainError
-from again_mln.logic import quote_constant
-from again_mln.mlnfile import format_mln, parse_db
-from again_mln.query import query
+from again_mln.again.logic import quote_constant
+from again_mln.again.mlnfile import format_mln, parse_db
+from again_mln.again.concept_query import query
 from learning_models import all_assignments, random_ruleset, require_pracmln
 from rulesets import brute_force_scores
 

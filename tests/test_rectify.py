@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.mlnfile import parse_mln
-from again_mln.rectify import iterate, map_assignment, rectify, switch_flips
-from again_mln.switch import switch_of
+from again_mln.again.graph import FactorGraph
+from again_mln.again.mlnfile import parse_mln
+from again_mln.again.rectification import iterate, map_assignment, rectify, switch_flips
+from again_mln.again.switch import switch_of
 from rulesets import all_assignments, brute_force_scores, rulesets
 from test_graph import TWO_CONCEPTS
 
@@ -109,7 +109,7 @@ def _row_of(assignments: torch.Tensor) -> torch.Tensor:
 
 
 def test_map_beyond_enumeration_elimination_and_integer_program_agree(monkeypatch):
-    from again_mln.synthetic import random_ruleset
+    from again_mln.again.synthetic import random_ruleset
 
     ruleset = random_ruleset(24, 3, category_rules=30, concept_rules=40, seed=1)
     graph = FactorGraph(ruleset)

@@ -8,7 +8,7 @@ import pytest
 from again_mln.datasets.cub import CBM_CONCEPTS_112, read_cub_scores
 from again_mln.datasets.store import locate
 from again_mln.errors import AgainError
-from again_mln.mlnfile import format_mln, parse_mln
+from again_mln.again.mlnfile import format_mln, parse_mln
 from again_mln.rulegen.cub import build_cub_rules
 from again_mln.rulegen.kinds import CATEGORY_COEXISTENCE, CATEGORY_EXCLUSION, CONCEPT_COEXISTENCE, CONCEPT_EXCLUSION
 from again_mln.rulegen.summary import summarize

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from again_mln.errors import AgainError
-from again_mln.logic import And, Implies, category, concept
+from again_mln.again.logic import And, Implies, category, concept
 from again_mln.rulegen.kinds import KINDS, SEMANTICS, classify, confidence_weights, kind_formula
 
 EXPECTED = {

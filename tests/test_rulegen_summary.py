@@ -1,5 +1,5 @@
 """The Table-6 summary of any rule file, and the factor-graph drawing."""
-from again_mln.mlnfile import parse_mln
+from again_mln.again.mlnfile import parse_mln
 from again_mln.rulegen.draw import draw_factor_graph, factor_graph_nx
 from again_mln.rulegen.kinds import CATEGORY_EXCLUSION, CONCEPT_EXCLUSION, RuleKind
 from again_mln.rulegen.summary import format_summary, summarize

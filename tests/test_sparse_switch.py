@@ -13,10 +13,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from again_mln.graph import FactorGraph
-from again_mln.logic import And, Equiv, Implies, Not, Or, RuleSet, category, concept
-from again_mln.rectify import iterate, rectify, switch_flips
-from again_mln.switch import SPARSE_ENTRY_COST, switch_of
+from again_mln.again.graph import FactorGraph
+from again_mln.again.logic import And, Equiv, Implies, Not, Or, RuleSet, category, concept
+from again_mln.again.rectification import iterate, rectify, switch_flips
+from again_mln.again.switch import SPARSE_ENTRY_COST, switch_of
 from dense_switch import dense_gains_cm, dense_iterate_t, dense_switch_flips_t
 from rulesets import brute_force_scores, rulesets
 
@@ -58,7 +58,7 @@ def near_best(graph: FactorGraph, y: torch.Tensor, wrong: float, seed: int) -> t
 def assert_same_as_dense(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor) -> None:
     """The switch as the automatic choice takes it, always sparse, always dense."""
     for cost in (SPARSE_ENTRY_COST, 0.0, math.inf):
-        with mock.patch("again_mln.switch.SPARSE_ENTRY_COST", cost):
+        with mock.patch("again_mln.again.switch.SPARSE_ENTRY_COST", cost):
             _assert_same_as_dense(graph, c, y)
 
 

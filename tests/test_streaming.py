@@ -4,10 +4,10 @@ import pytest
 from click.testing import CliRunner
 
 from again_mln.cli import main
-from again_mln.graph import FactorGraph
-from again_mln.mlnfile import write_mln
-from again_mln.streaming import rectify_batch, rectify_chunks, rectify_to_file, result_layout
-from again_mln.synthetic import random_ruleset
+from again_mln.again.graph import FactorGraph
+from again_mln.again.mlnfile import write_mln
+from again_mln.again.streaming import rectify_batch, rectify_chunks, rectify_to_file, result_layout
+from again_mln.again.synthetic import random_ruleset
 
 N = 23
 

@@ -40,10 +40,10 @@ def attack_command(checkpoint, output, kind, eps, steps, n_targets, targets, mln
     from tqdm import tqdm
 
     from again_mln.atomic import save_npz
-    from again_mln.attacks import AttackConfig, attack_checkpoint, attack_summary
+    from again_mln.evaluation.attacks import AttackConfig, attack_checkpoint, attack_summary
     from again_mln.devices import resolve_device
-    from again_mln.graph import FactorGraph
-    from again_mln.mlnfile import read_mln
+    from again_mln.again.graph import FactorGraph
+    from again_mln.again.mlnfile import read_mln
     from again_mln.models.training import accuracies, predict
 
     graph = None if mln_path is None else FactorGraph(read_mln(mln_path), device=device)

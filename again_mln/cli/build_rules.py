@@ -54,7 +54,7 @@ from again_mln.rulegen.registry import RULE_SOURCES  # imports no builder
 @click.pass_context
 def build_rules_command(ctx: click.Context, **options) -> None:
     """Build the rules of a dataset, write them as a pracmln .mln file and print a summary."""
-    from again_mln.mlnfile import write_mln
+    from again_mln.again.mlnfile import write_mln
     from again_mln.rulegen.summary import format_summary, summarize
 
     dataset, output = options.pop("dataset"), options.pop("output")

@@ -9,7 +9,7 @@ from again_mln.atomic import output_folder
 from again_mln.cli.options import device_option, seed_option
 
 if TYPE_CHECKING:
-    from again_mln.experiments import Setup
+    from again_mln.evaluation.experiments import Setup
 
 #: small enough for a few minutes on a 2-core CPU
 DEMO_SIZES = dict(n_train=5000, n_val=1000, n_test=1000, epochs=20, at_epochs=3, repeats=1)
@@ -25,9 +25,9 @@ DEMO_SIZES = dict(n_train=5000, n_val=1000, n_test=1000, epochs=20, at_epochs=3,
 def demo_command(output, target_sr, seed, device):
     """Build EWS rules, learn their weights, train a CBM (and an adversarially trained CBM-AT),
     attack the explanations, detect and rectify them, and print the paper's tables."""
-    from again_mln.experiments import evaluation_config, run_evaluation
-    from again_mln.mlnfile import write_mln
-    from again_mln.reporting import tables, write_reports
+    from again_mln.evaluation.experiments import evaluation_config, run_evaluation
+    from again_mln.again.mlnfile import write_mln
+    from again_mln.evaluation.reporting import tables, write_reports
 
     folder = output_folder(output)  # made (or refused) before minutes of work, not after
     config = evaluation_config("ews", quick=True, target_sr=target_sr, seed=seed, **DEMO_SIZES)

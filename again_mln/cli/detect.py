@@ -37,10 +37,10 @@ def detect_command(preds, mln_path, categories_path, clean_path, target_sr, dete
     import torch
 
     from again_mln.atomic import save_npz
-    from again_mln.cache import compiled_graph
-    from again_mln.detectors import AUTO_CORRUPTION, detector_arrays, fixed_detector, select_detectors
+    from again_mln.io.cache import compiled_graph
+    from again_mln.again.detectors import AUTO_CORRUPTION, detector_arrays, fixed_detector, select_detectors
     from again_mln.errors import AgainError
-    from again_mln.inputs import load_predictions
+    from again_mln.io.inputs import load_predictions
 
     graph, _ = compiled_graph(mln_path, device)
     probs, categories = (torch.from_numpy(a) for a in load_predictions(preds, graph.ruleset, categories_path, logits))

@@ -69,8 +69,8 @@ def evaluate_command(data_root, dataset, output, quick, repeats, seed, target_sr
                      quiet):
     """Clean, known and unknown perturbations (eps 4..32/255) for CBM, CBM-AT and CBM+AGAIN; prints
     the paper-style tables and writes them as JSON, CSV, Markdown, PNG figures and ROC curves."""
-    from again_mln.experiments import evaluation_config, run_evaluation
-    from again_mln.reporting import tables, write_reports
+    from again_mln.evaluation.experiments import evaluation_config, run_evaluation
+    from again_mln.evaluation.reporting import tables, write_reports
 
     config = evaluation_config(dataset, quick, data_root=data_root, repeats=repeats, seed=seed, target_sr=target_sr,
                                detectors=detectors if target_sr is not None else detectors or ("paper",),

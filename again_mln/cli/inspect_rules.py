@@ -10,7 +10,7 @@ import click
               help="Also draw the factor graph to this image (.png, .pdf or .svg).")
 def inspect_command(rules: str, graph_path: str | None) -> None:
     """Print rules per kind, variables and factors of RULES (an .mln file)."""
-    from again_mln.mlnfile import read_mln
+    from again_mln.again.mlnfile import read_mln
     from again_mln.rulegen.summary import format_summary, summarize
 
     ruleset = read_mln(rules)

@@ -16,7 +16,7 @@ from again_mln.cli.options import device_option, lam_option, parse_attack, quiet
 
 if TYPE_CHECKING:
     from again_mln.datasets.base import ConceptDataset
-    from again_mln.graph import FactorGraph
+    from again_mln.again.graph import FactorGraph
     from again_mln.models.cbm import ConceptModel
 
 
@@ -24,7 +24,7 @@ def _calibrated_threshold(model: ConceptModel, graph: FactorGraph, train: Concep
     """The detection relaxation d whose pass rate on the model's clean training explanations is ``target_sr``."""
     import torch
 
-    from again_mln.detection import calibrate_threshold
+    from again_mln.again.detection import calibrate_threshold
     from again_mln.models.training import predict
 
     arrays = predict(model, train, batch_size, graph.device)
@@ -64,12 +64,12 @@ def intervene_command(checkpoints, mln_path, split, attack, eps, steps, n_target
     """Intervention curves of CHECKPOINTS (one or more, e.g. one per seed, averaged in the table):
     E-ACC and P-ACC after the expert answers k = 0..K concepts chosen by each policy."""
     from again_mln.atomic import atomic_path, check_target, write_text
-    from again_mln.attacks import AttackConfig, attack_split
+    from again_mln.evaluation.attacks import AttackConfig, attack_split
     from again_mln.datasets import DataConfig, load_dataset
     from again_mln.errors import AgainError
-    from again_mln.graph import FactorGraph
-    from again_mln.interventions import check_policies, curves_table, intervention_curves, plot_curves, summarize
-    from again_mln.mlnfile import read_mln
+    from again_mln.again.graph import FactorGraph
+    from again_mln.evaluation.interventions import check_policies, curves_table, intervention_curves, plot_curves, summarize
+    from again_mln.again.mlnfile import read_mln
     from again_mln.models.checkpoint import load_checkpoint
 
     policies = check_policies([p.strip() for p in policies.split(",") if p.strip()])

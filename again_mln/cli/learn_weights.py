@@ -30,8 +30,8 @@ def learn_weights_command(rules, data_path, databases, output, method, prior_std
         raise click.UsageError("give either --data (AGAIN rule files) or --db (first-order MLNs)")
     if databases:
         return _first_order(rules, databases, output, method, prior_stdev, prior_mean, engine, max_iter)
-    from again_mln.learning import learn_weights, read_data
-    from again_mln.mlnfile import read_mln, write_mln
+    from again_mln.again.learning import learn_weights, read_data
+    from again_mln.again.mlnfile import read_mln, write_mln
 
     ruleset = read_mln(rules)
     concepts, categories = read_data(data_path, ruleset)

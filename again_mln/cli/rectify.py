@@ -35,10 +35,10 @@ from again_mln.cli.options import device_option, lam_option, quiet_option, thres
 def rectify_command(preds, mln_path, categories_path, output, threshold, detector_path, strategy, lam, device, logits,
                     concept_names, chunk_size, no_cache, quiet):
     """Detect explanations in PREDS that break the rules and rectify them."""
-    from again_mln.cache import compiled_graph
-    from again_mln.detectors import load_detector
-    from again_mln.inputs import open_predictions
-    from again_mln.streaming import rectify_to_file
+    from again_mln.io.cache import compiled_graph
+    from again_mln.again.detectors import load_detector
+    from again_mln.io.inputs import open_predictions
+    from again_mln.again.streaming import rectify_to_file
 
     graph, cached = compiled_graph(mln_path, device, use_cache=not no_cache)
     ruleset = graph.ruleset

@@ -14,8 +14,8 @@ import click
 def report_command(folders, output):
     """Merge the evaluations in FOLDERS (written by `again-mln evaluate` with different --seed, for
     example on several machines) into one report with the mean and spread over all their seeds."""
-    from again_mln.experiments import merge_evaluations
-    from again_mln.reporting import load_evaluation, tables, write_reports
+    from again_mln.evaluation.experiments import merge_evaluations
+    from again_mln.evaluation.reporting import load_evaluation, tables, write_reports
 
     loaded = [load_evaluation(folder) for folder in folders]
     evaluation = merge_evaluations([e for e, _ in loaded])

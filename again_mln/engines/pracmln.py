@@ -23,8 +23,8 @@ import numpy as np
 
 from again_mln.engines.pracmln_compat import import_pracmln
 from again_mln.errors import AgainError
-from again_mln.logic import CATEGORY_PREDICATE, CONCEPT_PREDICATE, RuleSet, quote_constant
-from again_mln.mlnfile import format_db, format_mln
+from again_mln.again.logic import CATEGORY_PREDICATE, CONCEPT_PREDICATE, RuleSet, quote_constant
+from again_mln.again.mlnfile import format_db, format_mln
 
 Method = Literal["cll", "pll"]
 InferenceMethod = Literal["exact", "mcsat"]

@@ -13,10 +13,10 @@ from torch import Tensor, nn
 
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
+from again_mln.again.graph import FactorGraph
 from again_mln.models.cbm import ConceptModel, Encoding
-from again_mln.detectors import CalibratedDetector, rectify_flagged
-from again_mln.rectify import check_options, rectify
+from again_mln.again.detectors import CalibratedDetector, rectify_flagged
+from again_mln.again.rectification import check_options, rectify
 
 
 class RectifiedOutput(NamedTuple):
@@ -34,7 +34,7 @@ class RectifiedConceptModel(nn.Module):
     """Wrap ``model`` and ``graph`` (same concept and category order) so that ``forward(x)``
     returns a :class:`RectifiedOutput`. The category trusted by detection is the model's own
     prediction; ``strategy``, ``threshold`` (d) and ``lam`` are passed to :func:`rectify`. A
-    calibrated ``detector`` (:mod:`again_mln.detectors`) replaces Eq. 3 at ``threshold``: its
+    calibrated ``detector`` (:mod:`again_mln.again.detectors`) replaces Eq. 3 at ``threshold``: its
     flagged explanations are the ones rectified."""
 
     def __init__(self, model: ConceptModel, graph: FactorGraph, strategy: str = "switch",

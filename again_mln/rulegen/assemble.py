@@ -16,7 +16,7 @@ import numpy as np
 
 from again_mln import __version__
 from again_mln.errors import AgainError
-from again_mln.logic import Rule, RuleSet
+from again_mln.again.logic import Rule, RuleSet
 from again_mln.rulegen.kinds import (
     MAX_CONFIDENCE,
     RuleKind,

@@ -21,7 +21,7 @@ import numpy as np
 from again_mln.choices import CUB_CONCEPTS as CONCEPT_CHOICES
 from again_mln.datasets.cub import CBM_CONCEPTS_112, N_ATTRIBUTES, read_cub_scores
 from again_mln.errors import AgainError
-from again_mln.logic import RuleSet
+from again_mln.again.logic import RuleSet
 from again_mln.rulegen.assemble import assemble, check_range, file_provenance, select
 from again_mln.rulegen.kinds import (
     CATEGORY_COEXISTENCE,

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from again_mln.atomic import atomic_path
 from again_mln.errors import AgainError
-from again_mln.logic import RuleSet
+from again_mln.again.logic import RuleSet
 from again_mln.rulegen.kinds import classify
 
 _RELATION_COLOURS = {"coexistence": "tab:green", "exclusion": "tab:red", None: "tab:gray"}

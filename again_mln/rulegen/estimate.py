@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from again_mln.errors import AgainError
-from again_mln.logic import RuleSet
+from again_mln.again.logic import RuleSet
 from again_mln.rulegen.assemble import Selection, assemble, check_range, select
 from again_mln.rulegen.kinds import (
     CATEGORY_COEXISTENCE,

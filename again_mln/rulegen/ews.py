@@ -10,7 +10,7 @@ from __future__ import annotations
 from again_mln.datasets import DataConfig, load_dataset
 from again_mln.datasets.ews import scoring_table_path
 from again_mln.errors import AgainError
-from again_mln.logic import RuleSet
+from again_mln.again.logic import RuleSet
 from again_mln.rulegen.assemble import file_provenance
 from again_mln.rulegen.estimate import EstimateThresholds, estimate_rules
 from again_mln.rulegen.kinds import Semantics, Weighting

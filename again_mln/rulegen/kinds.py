@@ -15,7 +15,7 @@ import numpy as np
 
 from again_mln.choices import SEMANTICS, WEIGHTINGS
 from again_mln.errors import AgainError
-from again_mln.logic import And, Equiv, Formula, Implies, Not, category, concept
+from again_mln.again.logic import And, Equiv, Formula, Implies, Not, category, concept
 
 Semantics = Literal["implication", "paper"]
 Weighting = Literal["prior", "uniform"]

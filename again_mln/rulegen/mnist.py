@@ -15,7 +15,7 @@ import numpy as np
 
 from again_mln.datasets.mnist import CATEGORY_FILE, CONCEPT_NAMES, load_mnist_categories
 from again_mln.errors import AgainError
-from again_mln.logic import RuleSet
+from again_mln.again.logic import RuleSet
 from again_mln.resources import rules_file
 from again_mln.rulegen.assemble import assemble, file_provenance, select
 from again_mln.rulegen.kinds import (

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from again_mln.errors import AgainError
 
 if TYPE_CHECKING:  # the builders' modules are imported on use: listing the sources needs none of them
-    from again_mln.logic import RuleSet
+    from again_mln.again.logic import RuleSet
 
 #: Options every builder reads: how rules are weighted and read, and the simulated incompleteness.
 SHARED_OPTIONS = ("weights", "semantics", "drop_fraction", "seed")

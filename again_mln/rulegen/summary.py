@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from again_mln.logic import RuleSet
+from again_mln.again.logic import RuleSet
 from again_mln.rulegen.kinds import KINDS, SCOPES, RuleKind, classify
 
 

@@ -18,8 +18,8 @@ import numpy as np
 
 from again_mln.atomic import note_input
 from again_mln.errors import AgainError, located, short
-from again_mln.inputs import NAMES, NUMBERS, array_names, load_array, saved_names
-from again_mln.logic import RuleSet
+from again_mln.io.inputs import NAMES, NUMBERS, array_names, load_array, saved_names
+from again_mln.again.logic import RuleSet
 from again_mln.rulegen.assemble import file_provenance
 from again_mln.rulegen.estimate import EstimateThresholds, estimate_rules
 from again_mln.rulegen.kinds import Semantics, Weighting

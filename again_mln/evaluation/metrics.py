@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
+from again_mln.again.graph import FactorGraph
 from again_mln.validation import binarize
 
 #: samples per chunk of the (N, R) rule-truth matrix, so LSM stays small in memory at CUB scale

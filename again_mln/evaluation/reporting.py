@@ -14,9 +14,9 @@ import numpy as np
 
 from again_mln.atomic import atomic_path, output_folder, write_text
 from again_mln.errors import AgainError
-from again_mln.experiments import ROC_GRID, Evaluation
+from again_mln.evaluation.experiments import ROC_GRID, Evaluation
 
-#: threshold-free detection metrics of attacked AGAIN records (again_mln.experiments.detection_fields)
+#: threshold-free detection metrics of attacked AGAIN records (again_mln.evaluation.experiments.detection_fields)
 DETECTION = ("ir_changed", "changed_fraction", "auroc", "ir_at_sr95", "ir_at_sr98", "ir_at_sr99")
 METRICS = ("lsm", "e_acc", "p_acc", "ir", "sr") + DETECTION
 #: attack strength, averaged too but without spread
@@ -173,7 +173,7 @@ def accuracy_table(runs: Sequence[dict[str, Any]]) -> str:
 def selection_table(runs: Sequence[dict[str, Any]]) -> str:
     """Each candidate detector's validation AUROC against each synthetic corruption and its SR on
     the clean validation data it was calibrated on, mean (std) over repeats, with ``auto``'s pick
-    (by the first corruption, :data:`again_mln.detectors.AUTO_CORRUPTION`)."""
+    (by the first corruption, :data:`again_mln.again.detectors.AUTO_CORRUPTION`)."""
     corruptions = list(dict.fromkeys(c for run in runs for c in run.get("validation_auroc", {})))
     if not corruptions:
         return ""

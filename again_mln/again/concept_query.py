@@ -15,8 +15,8 @@ import torch
 
 from again_mln import atomic, inference
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.logic import CATEGORY_PREDICATE, CONCEPT_PREDICATE, RuleSet
+from again_mln.again.graph import FactorGraph
+from again_mln.again.logic import CATEGORY_PREDICATE, CONCEPT_PREDICATE, RuleSet
 from again_mln.validation import check_choice
 
 QueryMethod = Literal["marginals", "map"]

@@ -27,10 +27,10 @@ from tqdm import tqdm
 
 from again_mln import inference
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
+from again_mln.again.graph import FactorGraph
 from again_mln.inference.rings import LogRing
-from again_mln.inputs import NAMES, NUMBERS, align_columns, load_array, names_of_ids, saved_names
-from again_mln.logic import RuleSet
+from again_mln.io.inputs import NAMES, NUMBERS, align_columns, load_array, names_of_ids, saved_names
+from again_mln.again.logic import RuleSet
 
 Method = Literal["auto", "cll", "pll"]
 Engine = Literal["native", "pracmln"]

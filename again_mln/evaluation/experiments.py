@@ -24,23 +24,24 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from again_mln.attacks import EPSILONS, AttackConfig, adversarial_perturbation, attack_dataset, attack_summary, input_bounds
+from again_mln.evaluation.attacks import (EPSILONS, AttackConfig, adversarial_perturbation, attack_dataset, attack_summary,
+                                          input_bounds)
 from again_mln.choices import EVALUATION_DATASETS, check_detectors
-from again_mln.detection import s_max
-from again_mln.detectors import AUTO, AUTO_CORRUPTION, CalibratedDetector, fixed_detector, select_detectors
+from again_mln.again.detection import s_max
+from again_mln.again.detectors import AUTO, AUTO_CORRUPTION, CalibratedDetector, fixed_detector, select_detectors
 from again_mln.datasets import DataConfig, load_dataset
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
 from again_mln.devices import describe_machine, resolve_device
-from again_mln.graph import FactorGraph
-from again_mln.learning import learn_weights
-from again_mln.logic import RuleSet
-from again_mln.metrics import auroc, e_acc, identification_rate, ir_at_sr, ir_changed, lsm, p_acc, roc_on_grid
+from again_mln.again.graph import FactorGraph
+from again_mln.again.learning import learn_weights
+from again_mln.again.logic import RuleSet
+from again_mln.evaluation.metrics import auroc, e_acc, identification_rate, ir_at_sr, ir_changed, lsm, p_acc, roc_on_grid
 from again_mln.models.bridge import RectifiedConceptModel
 from again_mln.models.cbm import ConceptModel, Encoding
 from again_mln.models.factory import ModelConfig, build_model
 from again_mln.models.training import TrainConfig, fit
-from again_mln.rectify import HARD_STRATEGIES, STRATEGIES
+from again_mln.again.rectification import HARD_STRATEGIES, STRATEGIES
 from again_mln.rulegen.registry import build_rules
 from again_mln.validation import binarize
 
@@ -239,7 +240,7 @@ def prepare(config: EvaluationConfig, seed: int, device: torch.device, log: Log 
 def choose_detectors(config: EvaluationConfig, graph: FactorGraph, model: ConceptModel, val: ConceptDataset,
                      seed: int, device: torch.device, info: dict[str, Any], say: Log) -> dict[str, CalibratedDetector]:
     """The detectors to evaluate, calibrated on the CBM's clean validation explanations
-    (:func:`again_mln.detectors.select_detectors`, which also resolves ``auto``). Without a
+    (:func:`again_mln.again.detectors.select_detectors`, which also resolves ``auto``). Without a
     target SR only the paper's at the fixed d."""
     if config.target_sr is None:
         info["thresholds"] = {"paper": config.threshold}

@@ -18,7 +18,7 @@ is at most its category's cutoff (docs/method.md, "Detection"):
 
 All but ``paper`` use the conformal cutoff (rank ceil((n + 1) * target) of n clean scores), which
 guarantees SR >= target on exchangeable clean data; ``paper`` keeps the calibration of
-:func:`again_mln.detection.calibrate_threshold` (rank ceil(n * target)) or a fixed d.
+:func:`again_mln.again.detection.calibrate_threshold` (rank ceil(n * target)) or a fixed d.
 """
 from __future__ import annotations
 
@@ -32,11 +32,11 @@ import torch
 from torch import Tensor
 
 from again_mln.choices import AUTO, DETECTORS, check_detectors
-from again_mln.detection import calibrate_threshold, check_threshold, detection_margins
+from again_mln.again.detection import calibrate_threshold, check_threshold, detection_margins
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.metrics import auroc, auroc_stderr
-from again_mln.rectify import RectifyResult, rectify
+from again_mln.again.graph import FactorGraph
+from again_mln.evaluation.metrics import auroc, auroc_stderr
+from again_mln.again.rectification import RectifyResult, rectify
 from again_mln.validation import binarize, check_probabilities
 
 #: the synthetic corruptions of clean validation explanations that detectors are compared on:
@@ -222,7 +222,7 @@ class Selection:
 
 def auto_pick(aurocs: dict[str, float], n: int) -> str:
     """The first detector (in :data:`DETECTORS` order, the paper's first) whose validation AUROC
-    is within one standard error of the best one (:func:`again_mln.metrics.auroc_stderr`, ``n``
+    is within one standard error of the best one (:func:`again_mln.evaluation.metrics.auroc_stderr`, ``n``
     clean and ``n`` corrupted explanations): a detector replaces an earlier one only when the
     validation data say it is better by more than the draw of samples."""
     best = max(aurocs.values())

@@ -21,7 +21,7 @@ from torch import nn
 from again_mln.devices import resolve_device
 from again_mln.errors import AgainError
 from again_mln.factors import FactorView
-from again_mln.logic import Atom, Rule, RuleSet
+from again_mln.again.logic import Atom, Rule, RuleSet
 
 #: Largest number of entries of the padded factor truth tables ``(K or 1, F, 2**R)``; one wide rule
 #: pads every factor to its width, so the size is checked before anything is allocated.
@@ -196,7 +196,7 @@ class FactorGraph(nn.Module):
     @property
     def s_max_cache(self) -> torch.Tensor | None:
         """S_max(y) (K,) as last stored for the current weights and device, else ``None``
-        (the graph does no inference itself: :func:`again_mln.detection.s_max` fills it)."""
+        (the graph does no inference itself: :func:`again_mln.again.detection.s_max` fills it)."""
         return self._s_max[1] if self._s_max is not None and self._s_max[0] == self._weights_key() else None
 
     @s_max_cache.setter

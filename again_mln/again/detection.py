@@ -18,9 +18,9 @@ from typing import Protocol
 import torch
 
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
+from again_mln.again.graph import FactorGraph
 from again_mln.inference import max_score
-from again_mln.metrics import success_rate
+from again_mln.evaluation.metrics import success_rate
 from again_mln.validation import binarize
 
 

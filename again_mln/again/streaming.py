@@ -21,9 +21,9 @@ import torch
 
 from again_mln.atomic import atomic_path
 from again_mln.choices import DEFAULT_CHUNK_ROWS
-from again_mln.detectors import CalibratedDetector, rectify_flagged
-from again_mln.graph import FactorGraph
-from again_mln.rectify import numpy_result, rectify
+from again_mln.again.detectors import CalibratedDetector, rectify_flagged
+from again_mln.again.graph import FactorGraph
+from again_mln.again.rectification import numpy_result, rectify
 
 #: A reader of rows ``start:stop``: concept probabilities (n, M) float32 and category ids (n,).
 RowReader = Callable[[int, int], "tuple[np.ndarray, np.ndarray]"]

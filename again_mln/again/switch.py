@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from again_mln.graph import FactorGraph
+from again_mln.again.graph import FactorGraph
 
 
 def _subset_masks(arity: int) -> np.ndarray:

@@ -26,10 +26,10 @@ from torch import nn
 
 from again_mln import inference
 from again_mln.choices import HARD_STRATEGIES, STRATEGIES
-from again_mln.detection import fails_detection
+from again_mln.again.detection import fails_detection
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.switch import CandidateTable, switch_of
+from again_mln.again.graph import FactorGraph
+from again_mln.again.switch import CandidateTable, switch_of
 from again_mln.validation import binarize, check_choice, check_probabilities
 
 #: Gains below this are treated as zero, so float round-off cannot make ``iterate`` cycle.

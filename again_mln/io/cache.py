@@ -23,18 +23,18 @@ from pathlib import Path
 import torch
 
 from again_mln.atomic import note_input
-from again_mln.detection import s_max
+from again_mln.again.detection import s_max
 from again_mln.devices import resolve_device
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.logic import Atom, Formula, RuleSet
-from again_mln.mlnfile import read_mln
+from again_mln.again.graph import FactorGraph
+from again_mln.again.logic import Atom, Formula, RuleSet
+from again_mln.again.mlnfile import read_mln
 
 APP_NAME = "again-mln"
 #: Bump when the entry layout changes.
 FORMAT = 1
 #: Modules whose source decides what a compiled graph and its entry hold.
-_COMPILER_MODULES = (__name__, "again_mln.graph", "again_mln.logic", "again_mln.mlnfile")
+_COMPILER_MODULES = (__name__, "again_mln.again.graph", "again_mln.again.logic", "again_mln.again.mlnfile")
 
 
 def cache_folder() -> Path:

@@ -15,8 +15,8 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
-from again_mln.graph import FactorGraph
-from again_mln.rectify import RectifyResult
+from again_mln.again.graph import FactorGraph
+from again_mln.again.rectification import RectifyResult
 from again_mln.validation import binarize
 
 #: Concept sets up to this size are shown whole; larger ones as the intervened and most active.

@@ -22,7 +22,7 @@ import numpy as np
 
 from again_mln.atomic import note_input
 from again_mln.errors import AgainError, short
-from again_mln.logic import RuleSet, unsatisfiable_categories
+from again_mln.again.logic import RuleSet, unsatisfiable_categories
 
 #: dtype kinds of numeric data: bool, signed and unsigned integers, real floating point
 NUMBERS = "biuf"

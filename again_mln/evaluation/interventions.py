@@ -32,10 +32,10 @@ from torch import Tensor
 from again_mln import inference
 from again_mln.choices import INTERVENTION_POLICIES as POLICIES
 from again_mln.datasets.base import ConceptDataset
-from again_mln.detection import detect
+from again_mln.again.detection import detect
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
-from again_mln.metrics import e_acc, p_acc
+from again_mln.again.graph import FactorGraph
+from again_mln.evaluation.metrics import e_acc, p_acc
 from again_mln.models.cbm import ConceptModel, Encoding
 from again_mln.validation import binarize
 

@@ -28,7 +28,7 @@ from again_mln.choices import ATTACK_KINDS as KINDS, ATTACK_TARGETS as TARGETS
 from again_mln.datasets.base import ConceptDataset
 from again_mln.devices import resolve_device
 from again_mln.errors import AgainError
-from again_mln.graph import FactorGraph
+from again_mln.again.graph import FactorGraph
 from again_mln.models.cbm import ConceptModel
 from again_mln.models.checkpoint import load_checkpoint
 from again_mln.models.workflow import checkpoint_dataset

@@ -19,7 +19,7 @@ import numpy as np
 
 from again_mln import atomic
 from again_mln.errors import AgainError, AgainWarning, located, short
-from again_mln.logic import (
+from again_mln.again.logic import (
     CATEGORY_PREDICATE,
     CONCEPT_PREDICATE,
     MAX_WEIGHT,

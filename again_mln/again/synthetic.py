@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from again_mln.logic import And, Equiv, Implies, Not, RuleSet, category, concept
+from again_mln.again.logic import And, Equiv, Implies, Not, RuleSet, category, concept
 
 
 def random_ruleset(

@@ -1,0 +1,34 @@
+"""The AGAIN layer: the AGAIN method as one use of Markov logic. Its schema (``active(concept)``,
+``label(category)`` rules over concepts and categories), its rule files, the per-category factor
+graph compiled from them, weight learning, detection of implausible explanations, their repair
+(rectification) in batches or streamed from disk, and what the repair changed.
+
+    >>> from again_mln.again import FactorGraph, read_mln, rectify
+    >>> graph = FactorGraph(read_mln("rules.mln"))
+    >>> result = rectify(graph, concept_probs, categories, threshold=0.9)   # doctest: +SKIP
+
+The names below are imported from their module on first use (importing this package imports no
+torch). The modules: ``logic`` (the schema: formulas, rules, rule sets), ``mlnfile`` (AGAIN rule
+and evidence files), ``graph`` (the compiled factor graph), ``learning`` (weight learning),
+``concept_query`` (conditional queries), ``detection`` and ``detectors`` (Eq. 3 and the calibrated
+detectors), ``switch`` (the intervention switch's candidates), ``rectification`` (the four repair
+strategies), ``streaming`` (chunked rectification of any length), ``explain`` (what a repair
+changed, and its picture), ``synthetic`` (random rule sets for tests and benchmarks).
+"""
+from again_mln._lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "logic": ("CONCEPT_PREDICATE", "CATEGORY_PREDICATE", "Formula", "Atom", "Not", "And", "Or", "Implies", "Equiv",
+              "concept", "category", "Rule", "RuleSet"),
+    "mlnfile": ("read_mln", "write_mln", "parse_mln", "format_mln", "read_db", "write_db", "parse_db", "format_db"),
+    "graph": ("FactorGraph",),
+    "learning": ("LearningResult", "learn_weights", "read_data"),
+    "concept_query": ("query",),
+    "detection": ("s_max", "detect", "detection_margins", "calibrate_threshold"),
+    "detectors": ("CalibratedDetector", "fixed_detector", "calibrate_detector", "select_detectors", "load_detector",
+                  "rectify_flagged"),
+    "rectification": ("STRATEGIES", "RectifyResult", "rectify", "network_evidence", "RuleLayer"),
+    "streaming": ("rectify_batch", "rectify_chunks", "rectify_to_file"),
+    "explain": ("repaired_rules", "plot_rectified"),
+    "synthetic": ("random_ruleset",),
+})
