@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from again_mln.atomic import write_text
+from again_mln.io.atomic import write_text
 from again_mln.again.detectors import AUTO, DETECTORS
 from again_mln.devices import resolve_device
 from again_mln.evaluation.experiments import evaluation_config, prepare

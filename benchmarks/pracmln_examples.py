@@ -163,7 +163,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def save(report: dict[str, Any], out: Path) -> None:
-    from again_mln.atomic import write_text
+    from again_mln.io.atomic import write_text
 
     write_text(out / "pracmln_examples.json", json.dumps(report, indent=1) + "\n")
     write_text(out / "pracmln_examples.md", markdown(report))

@@ -15,7 +15,7 @@ from hostile import RULES
 
 WRITER = """
 import sys, time
-from again_mln.atomic import atomic_path
+from again_mln.io.atomic import atomic_path
 with atomic_path(sys.argv[1]) as tmp, open(tmp, "wb") as handle:
     handle.write(b"x" * 1024)
     handle.flush()
@@ -45,7 +45,7 @@ def test_a_signal_during_a_large_write_removes_the_temporary_file(tmp_path, sign
 
 EARLY = """
 import os, signal, sys, tempfile
-from again_mln.atomic import atomic_path
+from again_mln.io.atomic import atomic_path
 real = tempfile.mkstemp
 def mkstemp(*args, **kwargs):
     made = real(*args, **kwargs)

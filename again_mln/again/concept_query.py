@@ -13,7 +13,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from again_mln import atomic, inference
+from again_mln import inference
+from again_mln.io import atomic
 from again_mln.errors import AgainError
 from again_mln.again.graph import FactorGraph
 from again_mln.again.logic import CATEGORY_PREDICATE, CONCEPT_PREDICATE, RuleSet

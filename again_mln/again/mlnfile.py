@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from again_mln import atomic
+from again_mln.io import atomic
 from again_mln.errors import AgainError, AgainWarning, located, short
 from again_mln.again.logic import (
     CATEGORY_PREDICATE,

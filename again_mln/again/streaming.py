@@ -19,7 +19,7 @@ from typing import BinaryIO, Callable, Iterator
 import numpy as np
 import torch
 
-from again_mln.atomic import atomic_path
+from again_mln.io.atomic import atomic_path
 from again_mln.choices import DEFAULT_CHUNK_ROWS
 from again_mln.again.detectors import CalibratedDetector, rectify_flagged
 from again_mln.again.graph import FactorGraph

@@ -16,7 +16,7 @@ import warnings
 
 import click
 
-from again_mln.atomic import command_scope
+from again_mln.io.atomic import command_scope
 from again_mln.errors import AgainError, AgainWarning, one_line, short
 
 #: command name -> ``module:function`` of its click command, in the order ``--help`` lists them

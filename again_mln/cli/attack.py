@@ -39,7 +39,7 @@ def attack_command(checkpoint, output, kind, eps, steps, n_targets, targets, mln
     import numpy as np
     from tqdm import tqdm
 
-    from again_mln.atomic import save_npz
+    from again_mln.io.atomic import save_npz
     from again_mln.evaluation.attacks import AttackConfig, attack_checkpoint, attack_summary
     from again_mln.devices import resolve_device
     from again_mln.again.graph import FactorGraph

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from again_mln.atomic import output_folder
+from again_mln.io.atomic import output_folder
 from again_mln.choices import CUB_CONCEPTS, SEMANTICS, WEIGHTINGS
 from again_mln.cli.options import cub_root_option, data_root_option
 from again_mln.errors import AgainError

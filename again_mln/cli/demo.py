@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from again_mln.atomic import output_folder
+from again_mln.io.atomic import output_folder
 from again_mln.cli.options import device_option, seed_option
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ def detect_command(preds, mln_path, categories_path, clean_path, target_sr, dete
     """Flag the explanations in PREDS that a detector finds implausible under the rules."""
     import torch
 
-    from again_mln.atomic import save_npz
+    from again_mln.io.atomic import save_npz
     from again_mln.io.cache import compiled_graph
     from again_mln.again.detectors import AUTO_CORRUPTION, detector_arrays, fixed_detector, select_detectors
     from again_mln.errors import AgainError

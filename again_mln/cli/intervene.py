@@ -63,7 +63,7 @@ def intervene_command(checkpoints, mln_path, split, attack, eps, steps, n_target
                       target_sr, limit, batch_size, output, seed, device, quiet):
     """Intervention curves of CHECKPOINTS (one or more, e.g. one per seed, averaged in the table):
     E-ACC and P-ACC after the expert answers k = 0..K concepts chosen by each policy."""
-    from again_mln.atomic import atomic_path, check_target, write_text
+    from again_mln.io.atomic import atomic_path, check_target, write_text
     from again_mln.evaluation.attacks import AttackConfig, attack_split
     from again_mln.datasets import DataConfig, load_dataset
     from again_mln.errors import AgainError

@@ -52,7 +52,7 @@ def learn_weights_command(rules, data_path, databases, output, method, prior_std
 
 
 def _first_order(path, databases, output, method, prior_sd, prior_mean, engine, max_iter) -> None:
-    from again_mln import atomic
+    from again_mln.io import atomic
     from again_mln.errors import AgainError
     from again_mln.mln import format_mln, read_db, read_mln
     from again_mln.mln.learning import learn_weights

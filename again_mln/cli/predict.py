@@ -20,7 +20,7 @@ from again_mln.cli.options import cub_root_option, data_root_option, device_opti
 def predict_command(checkpoint, split, output, data_root, mnist_root, cub_root, ews_table, device):
     """Write concepts (N, M) probabilities, categories (N, K) probabilities, true_concepts and
     true_categories of CHECKPOINT's dataset split to OUTPUT (.npz)."""
-    from again_mln.atomic import save_npz
+    from again_mln.io.atomic import save_npz
     from again_mln.models.training import accuracies
     from again_mln.models.workflow import predict_checkpoint
 

@@ -29,7 +29,7 @@ def _names(value: str | None) -> list[str]:
 @quiet_option
 def query_command(mln_path, evidence_path, queries, closed_world, output, method, engine, grammar, quiet):
     """Answer MLN (.mln) about the query atoms given each database of --evidence."""
-    from again_mln import atomic
+    from again_mln.io import atomic
     from again_mln.mln import format_csv, format_table, query, read_db, read_mln
 
     atomic.check_target(output)

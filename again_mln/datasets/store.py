@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from again_mln.atomic import cleanup_on_signals
+from again_mln.io.atomic import cleanup_on_signals
 from again_mln.errors import AgainError
 
 APP_NAME = "again-mln"

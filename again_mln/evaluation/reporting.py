@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from again_mln.atomic import atomic_path, output_folder, write_text
+from again_mln.io.atomic import atomic_path, output_folder, write_text
 from again_mln.errors import AgainError
 from again_mln.evaluation.experiments import ROC_GRID, Evaluation
 

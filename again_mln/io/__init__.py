@@ -1,5 +1,6 @@
-"""Input and cached state: the one way arrays are read and checked (``inputs``), and the per-user
-cache of compiled rule files (``cache``). Outputs are written by :mod:`again_mln.atomic`.
+"""Input, output and cached state: the one way arrays are read and checked (``inputs``), the one
+way files are written (``atomic``: a temporary file renamed into place, nothing left behind on
+error or signal), and the per-user cache of compiled rule files (``cache``).
 
     >>> from again_mln.io import compiled_graph, load_predictions
     >>> graph, from_cache = compiled_graph("rules.mln")                      # doctest: +SKIP

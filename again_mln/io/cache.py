@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from again_mln.atomic import note_input
+from again_mln.io.atomic import note_input
 from again_mln.again.detection import s_max
 from again_mln.devices import resolve_device
 from again_mln.errors import AgainError

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from again_mln.atomic import note_input
+from again_mln.io.atomic import note_input
 from again_mln.errors import AgainError, short
 from again_mln.again.logic import RuleSet, unsatisfiable_categories
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from again_mln.atomic import atomic_path, note_input
+from again_mln.io.atomic import atomic_path, note_input
 from again_mln.datasets import DataConfig
 from again_mln.errors import AgainError, short
 from again_mln.models.cbm import ConceptModel

@@ -15,7 +15,7 @@ import networkx as nx
 import numpy as np
 from matplotlib.figure import Figure
 
-from again_mln.atomic import atomic_path
+from again_mln.io.atomic import atomic_path
 from again_mln.errors import AgainError
 from again_mln.again.logic import RuleSet
 from again_mln.rulegen.kinds import classify

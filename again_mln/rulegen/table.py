@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from again_mln.atomic import note_input
+from again_mln.io.atomic import note_input
 from again_mln.errors import AgainError, located, short
 from again_mln.io.inputs import NAMES, NUMBERS, array_names, load_array, saved_names
 from again_mln.again.logic import RuleSet
