@@ -16,7 +16,7 @@ import torch
 from again_mln.again.detection import s_max
 from again_mln.devices import describe_machine
 from again_mln.again.graph import FactorGraph
-from again_mln.inference import map_assignment
+from again_mln.mln.inference import map_assignment
 from again_mln.again.rectification import network_evidence, rectify
 from again_mln.rulegen.cub import build_cub_rules
 

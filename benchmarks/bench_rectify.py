@@ -21,7 +21,7 @@ from realistic import likely_concepts, realistic_batch
 from again_mln.again.detection import detect, s_max
 from again_mln.devices import describe_machine
 from again_mln.again.graph import FactorGraph
-from again_mln.inference.planner import structure
+from again_mln.mln.inference.planner import structure
 from again_mln.again.rectification import STRATEGIES, rectify
 from again_mln.rulegen.cub import build_cub_rules
 from again_mln.again.synthetic import random_ruleset

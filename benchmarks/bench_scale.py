@@ -25,8 +25,8 @@ import torch
 from again_mln.again.detection import detect, s_max
 from again_mln.devices import describe_machine
 from again_mln.again.graph import FactorGraph
-from again_mln.inference import max_score, plan
-from again_mln.inference.rings import MaxRing
+from again_mln.mln.inference import max_score, plan
+from again_mln.mln.inference.rings import MaxRing
 from again_mln.again.rectification import rectify
 from again_mln.again.synthetic import random_ruleset
 from realistic import likely_concepts, realistic_batch

@@ -10,7 +10,7 @@ from again_mln.errors import AgainError
 from again_mln.again.detection import detect
 from again_mln.again.graph import FactorGraph
 from again_mln.again.detection import s_max
-from again_mln.inference import log_partition, map_assignment, max_score
+from again_mln.mln.inference import log_partition, map_assignment, max_score
 from again_mln.again.mlnfile import parse_mln
 from rulesets import all_assignments, brute_force_scores, rulesets
 

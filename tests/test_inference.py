@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from again_mln.again.graph import FactorGraph
-from again_mln.inference import ROUTES, log_partition, map_assignment, marginals, max_score
+from again_mln.mln.inference import ROUTES, log_partition, map_assignment, marginals, max_score
 from again_mln.again.rectification import RuleLayer, network_evidence, rectify
 from rulesets import all_assignments, brute_force_scores, rulesets
 

@@ -1,4 +1,4 @@
-"""Variable elimination (again_mln.inference.contract) in both rings against brute-force enumeration."""
+"""Variable elimination (again_mln.mln.inference.contract) in both rings against brute-force enumeration."""
 from __future__ import annotations
 
 import itertools
@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from again_mln.errors import AgainError
-from again_mln.inference.contract import compile_program, fold, run
-from again_mln.inference.order import elimination_cost, min_fill_order
-from again_mln.inference.rings import LogRing, MaxRing, Ring
+from again_mln.mln.inference.contract import compile_program, fold, run
+from again_mln.mln.inference.order import elimination_cost, min_fill_order
+from again_mln.mln.inference.rings import LogRing, MaxRing, Ring
 
 SCOPES = [(0,), (3, 1), (1, 2, 5), (6, 4), (4, 0), (2,), (5, 3), (6, 2)]
 
@@ -99,5 +99,5 @@ def test_the_routes_never_name_a_ring(module):
     import importlib
     import inspect
 
-    source = inspect.getsource(importlib.import_module(f"again_mln.inference.{module}"))
+    source = inspect.getsource(importlib.import_module(f"again_mln.mln.inference.{module}"))
     assert not any(word in source for word in ("LogRing", "MaxRing", "maximises", "milp_contract"))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from again_mln.errors import AgainError
-from again_mln.inference import log_partition, marginals
+from again_mln.mln.inference import log_partition, marginals
 from again_mln.again.graph import FactorGraph
 from again_mln.again.learning import check_data, exact_route, learn_weights, read_data
 from again_mln.again.logic import And, Equiv, Implies, Not, Or, RuleSet, category, concept

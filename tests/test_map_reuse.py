@@ -1,4 +1,4 @@
-"""The compiled elimination (again_mln.inference.contract): one program per structure, rule tables
+"""The compiled elimination (again_mln.mln.inference.contract): one program per structure, rule tables
 folded per category, per-sample work only; results equal brute force whatever the chunking, and
 nothing stale survives a change of weights or structure."""
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from again_mln.again.graph import FactorGraph
-from again_mln.inference import map_assignment, max_score
-from again_mln.inference.contract import compile_program
-from again_mln.inference.planner import structure
+from again_mln.mln.inference import map_assignment, max_score
+from again_mln.mln.inference.contract import compile_program
+from again_mln.mln.inference.planner import structure
 from again_mln.again.logic import And, Implies, Not, RuleSet, category, concept
 from rulesets import all_assignments, brute_force_scores
 
@@ -59,8 +59,8 @@ def test_category_dependent_map_equals_brute_force_in_any_chunking(seed, budget,
     evidence = torch.randn(23, len(ruleset.concepts), 2, generator=generator, dtype=torch.float64)
     if budget is not None:
         width = structure(view.scopes, view.num_variables)[1]
-        monkeypatch.setattr("again_mln.inference.planner.MEMORY_BUDGET", max(budget, 2 ** (width + 1)))
-        monkeypatch.setattr("again_mln.inference.planner._STEP_OVERHEAD", 0)
+        monkeypatch.setattr("again_mln.mln.inference.planner.MEMORY_BUDGET", max(budget, 2 ** (width + 1)))
+        monkeypatch.setattr("again_mln.mln.inference.planner._STEP_OVERHEAD", 0)
     objective = _objective(ruleset, graph, y, evidence)
     best = objective.max(1).values
     torch.testing.assert_close(max_score(view, y, evidence, "eliminate"), best)

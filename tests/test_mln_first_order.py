@@ -215,7 +215,7 @@ def test_world_enumeration_equals_binary_contraction(seed):
     marginals and the best score that contraction gives, with and without a chain."""
     import torch
 
-    from again_mln import inference
+    from again_mln.mln import inference
     from again_mln.mln.answers import _finite, closed_set
     from again_mln.mln.grounding import World, ground
     from again_mln.mln.network import build
@@ -246,7 +246,7 @@ def test_map_by_integer_program_respects_hard_formulas():
     """Forced onto the integer program, MAP still keeps every hard formula and a functional block."""
     import torch
 
-    from again_mln import inference
+    from again_mln.mln import inference
     from again_mln.mln.answers import closed_set
     from again_mln.mln.grounding import World, ground
     from again_mln.mln.network import build

@@ -1,4 +1,4 @@
-"""The incremental min-fill order (again_mln.inference.order): the same greedy choices as
+"""The incremental min-fill order (again_mln.mln.inference.order): the same greedy choices as
 rescoring every variable at every step, valid orders, and a width cap that lets the planner
 decide quickly on label-free-CBM-sized concept graphs."""
 from __future__ import annotations
@@ -8,10 +8,10 @@ import random
 import pytest
 
 from again_mln.errors import AgainError
-from again_mln.factors import FactorView
-from again_mln.inference.order import elimination_cost, min_fill_order
-from again_mln.inference.planner import plan
-from again_mln.inference.rings import LogRing, MaxRing
+from again_mln.mln.factors import FactorView
+from again_mln.mln.inference.order import elimination_cost, min_fill_order
+from again_mln.mln.inference.planner import plan
+from again_mln.mln.inference.rings import LogRing, MaxRing
 
 
 def _rescored_min_fill(scopes, variables) -> list[int]:

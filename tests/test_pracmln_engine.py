@@ -15,7 +15,7 @@ import torch
 from again_mln.engines import pracmln as engine
 from again_mln.engines import pracmln_compat
 from again_mln.errors import AgainError
-from again_mln.inference import log_partition, marginals
+from again_mln.mln.inference import log_partition, marginals
 from again_mln.again.graph import FactorGraph
 from again_mln.again.learning import learn_weights
 from learning_models import exact_sample, random_ruleset, require_pracmln

@@ -120,7 +120,7 @@ def test_map_beyond_enumeration_elimination_and_integer_program_agree(monkeypatc
         return graph.score(c, y) + (c * probs.log() + (1 - c) * (1 - probs).log()).sum(1)
 
     eliminated = map_assignment(graph, probs, y, 1.0)
-    monkeypatch.setattr("again_mln.inference.planner.MEMORY_BUDGET", 1)  # elimination out of reach
+    monkeypatch.setattr("again_mln.mln.inference.planner.MEMORY_BUDGET", 1)  # elimination out of reach
     programmed = map_assignment(graph, probs, y, 1.0)
     np.testing.assert_allclose(objective(eliminated).numpy(), objective(programmed).numpy(), atol=1e-4)
     for m in range(24):  # and no single flip improves the optimum

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from again_mln import inference
+from again_mln.mln import inference
 from again_mln.io import atomic
 from again_mln.errors import AgainError
 from again_mln.again.graph import FactorGraph

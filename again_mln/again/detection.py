@@ -19,7 +19,7 @@ import torch
 
 from again_mln.errors import AgainError
 from again_mln.again.graph import FactorGraph
-from again_mln.inference import max_score
+from again_mln.mln.inference import max_score
 from again_mln.evaluation.metrics import success_rate
 from again_mln.validation import binarize
 

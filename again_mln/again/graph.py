@@ -1,5 +1,5 @@
 """The factor graph of a rule set, compiled to a torch module: scores, rule truth, single-flip
-gains and the factor view that :mod:`again_mln.inference` contracts (docs/method.md, "Objects").
+gains and the factor view that :mod:`again_mln.mln.inference` contracts (docs/method.md, "Objects").
 
 Given the category, every rule reduces to a truth table over its concept atoms. Rules over
 one concept are summed into per-category unary tables ``(K, M, 2)``; rules over two or more
@@ -20,7 +20,7 @@ from torch import nn
 
 from again_mln.devices import resolve_device
 from again_mln.errors import AgainError
-from again_mln.factors import FactorView
+from again_mln.mln.factors import FactorView
 from again_mln.again.logic import Atom, Rule, RuleSet
 
 #: Largest number of entries of the padded factor truth tables ``(K or 1, F, 2**R)``; one wide rule
@@ -326,7 +326,7 @@ class FactorGraph(nn.Module):
         return tuple(tuple(variables[f][:r]) for f, r in enumerate(self.factor_arity))
 
     def factor_view(self, categories: torch.Tensor | None = None) -> FactorView:
-        """The graph's log-potentials as plain tensors for :mod:`again_mln.inference`: one batch
+        """The graph's log-potentials as plain tensors for :mod:`again_mln.mln.inference`: one batch
         row per category (default) or per entry of ``categories``."""
         t = self.tables()
         view = FactorView(t.const, t.unary, self.factor_scopes, t.factor_values[:, :-1])

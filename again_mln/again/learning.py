@@ -1,7 +1,7 @@
 """Weight learning (docs/method.md, "Weight learning"; the paper's Eq. 22).
 
 * ``cll``: maximum conditional likelihood, min_w -sum_n log P(c_n | y_n, w), exact: the data term
-  is linear in w (rule truth counts) and log Z(y) comes from :mod:`again_mln.inference`;
+  is linear in w (rule truth counts) and log Z(y) comes from :mod:`again_mln.mln.inference`;
 * ``pll``: pseudo-likelihood, min_w -sum_n sum_m log P(c_nm | c_n,-m, y_n, w), for graphs whose
   exact log Z is out of reach (pracmln's PLL/BPLL objective, conditional on the category);
 * ``auto``: ``cll`` whenever it is exact, else ``pll``.
@@ -25,10 +25,10 @@ import torch
 from scipy.optimize import minimize
 from tqdm import tqdm
 
-from again_mln import inference
+from again_mln.mln import inference
 from again_mln.errors import AgainError
 from again_mln.again.graph import FactorGraph
-from again_mln.inference.rings import LogRing
+from again_mln.mln.inference.rings import LogRing
 from again_mln.io.inputs import NAMES, NUMBERS, align_columns, load_array, names_of_ids, saved_names
 from again_mln.again.logic import RuleSet
 
@@ -115,7 +115,7 @@ def _distinct_rows(graph: FactorGraph, concepts: np.ndarray, categories: np.ndar
 
 
 def exact_route(graph: FactorGraph, exact: ExactMethod = "auto") -> str | None:
-    """The route :mod:`again_mln.inference` takes to log Z(y) for this graph, or ``None`` when
+    """The route :mod:`again_mln.mln.inference` takes to log Z(y) for this graph, or ``None`` when
     exact log Z is out of its memory budget."""
     if exact not in ("auto", "eliminate", "enumerate"):
         raise AgainError(f"unknown exact method {exact!r}; expected auto, eliminate or enumerate")

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from again_mln import inference
+from again_mln.mln import inference
 from again_mln.choices import HARD_STRATEGIES, STRATEGIES
 from again_mln.again.detection import fails_detection
 from again_mln.errors import AgainError
@@ -155,7 +155,7 @@ def network_evidence(probs: torch.Tensor, lam: float) -> torch.Tensor:
 
 def map_assignment(graph: FactorGraph, probs: torch.Tensor, y: torch.Tensor, lam: float = 1.0) -> torch.Tensor:
     """Exact argmax_c S(c, y) + lam * sum_m log p_m(c_m) for each sample: (N, M) long, by the
-    max ring of :mod:`again_mln.inference` (elimination, or an integer program for dense rules)."""
+    max ring of :mod:`again_mln.mln.inference` (elimination, or an integer program for dense rules)."""
     return inference.map_assignment(graph.factor_view(), y, network_evidence(probs, lam))
 
 

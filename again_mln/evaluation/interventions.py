@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from again_mln import inference
+from again_mln.mln import inference
 from again_mln.choices import INTERVENTION_POLICIES as POLICIES
 from again_mln.datasets.base import ConceptDataset
 from again_mln.again.detection import detect

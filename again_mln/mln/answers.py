@@ -1,6 +1,6 @@
 """Questions to a ground network: marginals or a most probable world of the query atoms, per
 database, by exact inference on each batch of components (the planner in
-:mod:`again_mln.inference` picks contraction, enumeration or, for MAP, the integer program)."""
+:mod:`again_mln.mln.inference` picks contraction, enumeration or, for MAP, the integer program)."""
 from __future__ import annotations
 
 import math
@@ -11,11 +11,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from again_mln import inference
+from again_mln.mln import inference
 from again_mln.errors import AgainError
 from again_mln.mln.grounding import GROUNDING_LIMIT, TRUE, UNKNOWN, World, ground
 from again_mln.mln.model import MLN, Database
-from again_mln.inference import LogRing, MaxRing
+from again_mln.mln.inference import LogRing, MaxRing
 from again_mln.mln.network import GroundNetwork, build
 from again_mln.mln.worlds import WORLD_BUDGET, count_worlds, enumerate_worlds
 

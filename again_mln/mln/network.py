@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from again_mln.factors import FactorView
+from again_mln.mln.factors import FactorView
 from again_mln.mln.grounding import Blocks, GroundFactors
 
 

@@ -9,8 +9,8 @@ import math
 import numpy as np
 import torch
 
-from again_mln.factors import FactorView
-from again_mln.inference.enumerate import score_assignments
+from again_mln.mln.factors import FactorView
+from again_mln.mln.inference.enumerate import score_assignments
 
 #: Most worlds times batch rows one enumeration scores.
 WORLD_BUDGET = 2**24

@@ -15,11 +15,11 @@ from dataclasses import replace
 
 import torch
 
-from again_mln.factors import FactorView
-from again_mln.inference.contract import Contraction, compile_program, fold, run
-from again_mln.inference.enumerate import enumerate_contract
-from again_mln.inference.planner import Plan, Route, plan
-from again_mln.inference.rings import LogRing, MaxRing, Ring
+from again_mln.mln.factors import FactorView
+from again_mln.mln.inference.contract import Contraction, compile_program, fold, run
+from again_mln.mln.inference.enumerate import enumerate_contract
+from again_mln.mln.inference.planner import Plan, Route, plan
+from again_mln.mln.inference.rings import LogRing, MaxRing, Ring
 
 _LOG, _MAX = LogRing(), MaxRing()
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from again_mln.errors import AgainError
-from again_mln.factors import FactorView
-from again_mln.inference.order import elimination_cost, min_fill_order
-from again_mln.inference.rings import Ring
+from again_mln.mln.factors import FactorView
+from again_mln.mln.inference.order import elimination_cost, min_fill_order
+from again_mln.mln.inference.rings import Ring
 
 Route = Literal["auto", "enumerate", "eliminate", "milp"]
 ROUTES = ("auto", "enumerate", "eliminate", "milp")

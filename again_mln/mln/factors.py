@@ -1,5 +1,5 @@
 """The factor view: a compiled rule set as plain tensors, the one interface between the factor
-graph (which produces it) and :mod:`again_mln.inference` (which consumes it).
+graph (which produces it) and :mod:`again_mln.mln.inference` (which consumes it).
 
 Batch row b is one conditioning: a category, or a sample with its category and the network's
 evidence. Variables are the M binary concepts.

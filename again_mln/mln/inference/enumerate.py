@@ -12,9 +12,9 @@ import math
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from again_mln.factors import FactorView
-from again_mln.inference.contract import Contraction
-from again_mln.inference.rings import Ring
+from again_mln.mln.factors import FactorView
+from again_mln.mln.inference.contract import Contraction
+from again_mln.mln.inference.rings import Ring
 
 
 def assignment_bits(start: int, stop: int, num_variables: int, device: torch.device) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Variable elimination over binary variables in a semiring (docs/method.md, "Inference").
 
-One algorithm for every ring (:mod:`again_mln.inference.rings`): each step joins the factors that
+One algorithm for every ring (:mod:`again_mln.mln.inference.rings`): each step joins the factors that
 hold the next variable in the order (the ring's product) and reduces that variable away (the
 ring's sum), keeping what the ring's backward needs; after the last step the ring reads back what
 it recovers (a maximiser in the max ring, nothing in the log ring). The cost is
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from again_mln.errors import AgainError
-from again_mln.inference.rings import Ring
+from again_mln.mln.inference.rings import Ring
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import torch
 
 if TYPE_CHECKING:
-    from again_mln.factors import FactorView
-    from again_mln.inference.contract import Contraction, Program
+    from again_mln.mln.factors import FactorView
+    from again_mln.mln.inference.contract import Contraction, Program
 
 
 class Ring(ABC):
@@ -82,7 +82,7 @@ class LogRing(Ring):
 
 
 def _integer_program(view: "FactorView") -> "Contraction":
-    from again_mln.inference.milp import milp_contract  # scipy is imported on use
+    from again_mln.mln.inference.milp import milp_contract  # scipy is imported on use
 
     return milp_contract(view)
 

@@ -16,8 +16,8 @@ import torch
 from tqdm import tqdm
 
 from again_mln.errors import AgainError
-from again_mln.factors import FactorView
-from again_mln.inference.contract import Contraction
+from again_mln.mln.factors import FactorView
+from again_mln.mln.inference.contract import Contraction
 
 if TYPE_CHECKING:
     from scipy.optimize import LinearConstraint
