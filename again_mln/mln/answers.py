@@ -1,6 +1,7 @@
 """Questions to a ground network: marginals or a most probable world of the query atoms, per
 database, by exact inference on each batch of components (the planner in
-:mod:`again_mln.mln.inference` picks contraction, enumeration or, for MAP, the integer program)."""
+:mod:`again_mln.mln.inference` picks contraction, enumeration or, for MAP, the integer program) and,
+for the components exact inference cannot reach, by sampling (:mod:`again_mln.mln.sampling`)."""
 from __future__ import annotations
 
 import math
@@ -17,12 +18,14 @@ from again_mln.mln.grounding import GROUNDING_LIMIT, TRUE, UNKNOWN, World, groun
 from again_mln.mln.model import MLN, Database
 from again_mln.mln.inference import LogRing, MaxRing
 from again_mln.mln.network import GroundNetwork, build
+from again_mln.mln.convergence import Convergence, warn_if_unconverged
+from again_mln.mln.sampling import SAMPLERS, Sampled, Sampling, sample
 from again_mln.mln.worlds import WORLD_BUDGET, count_worlds, enumerate_worlds
 
 #: A hard formula's log-potential where it must be finite: no sum of weights makes it up.
 HARD_LOG = -1e30
-Method = Literal["auto", "exact", "map"]
-METHODS = ("auto", "exact", "map")
+Method = Literal["auto", "exact", "map", "mc-sat", "gibbs"]
+METHODS = ("auto", "exact", "map", "mc-sat", "gibbs")
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,15 @@ def closed_set(mln: MLN, closed_world: list[str] | tuple[str, ...], queries: lis
 
 
 def query(mln: MLN, databases: list[Database], queries: list[str], closed_world: list[str] | tuple[str, ...] = (),
-          method: Method = "auto", limit: int = GROUNDING_LIMIT, progress: bool | None = None) -> list[Answer]:
+          method: Method = "auto", limit: int = GROUNDING_LIMIT, progress: bool | None = None, samples: int = 500,
+          chains: int = 4, burn_in: int = 100, seed: int = 0, device: str | None = None) -> list[Answer]:
     """For each database, every ground atom of the ``queries`` predicates with its marginal
-    probability (``auto``/``exact``) or its value in a most probable world (``map``)."""
+    probability or its value in a most probable world (``map``). ``exact`` answers every component
+    exactly or refuses; ``auto`` samples by MC-SAT the components exact inference cannot reach;
+    ``mc-sat``/``gibbs`` sample every component (``samples`` per chain after ``burn_in``, ``chains``
+    per component, ``seed``, ``device``). Sampled answers carry a :class:`Convergence` report in
+    ``stats["convergence"]``."""
+    sampling = Sampling(samples, chains, burn_in, seed, device).check()
     if method not in METHODS:
         raise AgainError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     missing = [q for q in queries if q not in mln.predicates]
@@ -66,12 +75,12 @@ def query(mln: MLN, databases: list[Database], queries: list[str], closed_world:
     closed = closed_set(mln, closed_world, queries)
     answers = []
     for db in tqdm(databases, desc="databases", disable=None if progress else True, leave=False):
-        answers.append(_answer(mln.materialize([db]), db, queries, closed, method, limit, bool(progress)))
+        answers.append(_answer(mln.materialize([db]), db, queries, closed, method, limit, bool(progress), sampling))
     return answers
 
 
 def _answer(mln: MLN, db: Database, queries: list[str], closed: frozenset[str], method: Method, limit: int,
-            progress: bool) -> Answer:
+            progress: bool, sampling: Sampling = Sampling()) -> Answer:
     world = World(mln, db, closed)
     for name in queries:
         empty = [t for t in mln.predicates[name].types if not world.domains.get(t)]
@@ -95,40 +104,62 @@ def _answer(mln: MLN, db: Database, queries: list[str], closed: frozenset[str], 
     groups, blocks = ground(world, limit, set(queries), progress)
     network = build(groups, blocks, keys[state == UNKNOWN])
     values = np.where(state == TRUE, 1.0, 0.0)
-    solved, routes = _solve(network, method, db)
+    solved, routes, rhat, runs = _solve(network, method, db, sampling)
     unknown = state == UNKNOWN
     position = np.searchsorted(network.atoms, keys[unknown])
     values[unknown] = solved[position]
     stats = {"ground_formulas": sum(len(g.atoms) for g in groups), "unknown_atoms": len(network.atoms),
              "components": sum(len(b.rows) for b in network.batches), "distinct_components": sum(b.view.batch for b in network.batches), "routes": routes}
+    if runs:
+        atom_rhat = np.full(len(names), np.nan)
+        atom_rhat[np.flatnonzero(unknown)] = rhat[position]
+        sampled = np.flatnonzero(~np.isnan(atom_rhat))
+        stats["convergence"] = report = Convergence(
+            method if method in SAMPLERS else "mc-sat", sampling.chains, sampling.samples, sampling.burn_in, sampling.seed,
+            [names[i] for i in sampled], atom_rhat[sampled], sum(r.seconds for r in runs), sum(r.evaluations for r in runs),
+            float(np.mean([r.rejected for r in runs])), routes)
+        warn_if_unconverged(report, where=db.source)
     return Answer(names, values, ~unknown, stats)
 
 
-def _solve(network: GroundNetwork, method: Method, db: Database) -> tuple[np.ndarray, dict[str, int]]:
-    """The marginal (or MAP value) of every unknown atom of ``network``, and how many distinct
-    components each route answered."""
+def _solve(network: GroundNetwork, method: Method, db: Database, sampling: Sampling = Sampling()
+           ) -> tuple[np.ndarray, dict[str, int], np.ndarray, list[Sampled]]:
+    """The marginal (or MAP value) of every unknown atom of ``network``, how many distinct
+    components each route answered, each atom's split R-hat (nan where answered exactly) and the
+    sampler runs."""
     out = np.full(len(network.atoms), np.nan)
+    rhat = np.full(len(network.atoms), np.nan)
     routes: dict[str, int] = {}
-    for batch in network.batches:
-        view = batch.view
-        try:
-            values, log_z, route = _exact(view, method)
-        except AgainError as err:
-            if "out of reach" not in str(err) and "does not fit" not in str(err):
-                raise
-            worlds = count_worlds(view.num_variables, batch.blocks)
-            if worlds * view.batch > WORLD_BUDGET:
-                raise AgainError(f"{db.source}: a component of {view.num_variables} unknown atoms is too wide for exact "
-                                 f"inference within the memory budget (elimination does not fit; 2^{math.log2(worlds):.0f} "
-                                 f"worlds); sampling is not built yet") from None
-            values, log_z = enumerate_worlds(_finite(view), batch.blocks, method == "map")
-            route = "worlds"
-        if (log_z < HARD_LOG / 2).any():
+    runs: list[Sampled] = []
+    for index, batch in enumerate(network.batches):
+        view, route = batch.view, method
+        if method not in SAMPLERS:
+            try:
+                values, log_z, route = _exact(view, method)
+            except AgainError as err:
+                if "out of reach" not in str(err) and "does not fit" not in str(err):
+                    raise
+                worlds = count_worlds(view.num_variables, batch.blocks)
+                if worlds * view.batch <= WORLD_BUDGET:
+                    values, log_z = enumerate_worlds(_finite(view), batch.blocks, method == "map")
+                    route = "worlds"
+                elif method == "exact":
+                    raise AgainError(f"{db.source}: a component of {view.num_variables} unknown atoms is too wide for exact "
+                                     f"inference within the memory budget (elimination does not fit; 2^{math.log2(worlds):.0f} "
+                                     f"worlds); --method auto samples it by MC-SAT") from None
+                else:
+                    route = "mc-sat"
+        if route in SAMPLERS:
+            run = sample(view, batch.blocks, route, sampling, stream=index)
+            runs.append(run)
+            values = torch.from_numpy(run.marginals)
+            rhat[batch.variables] = run.rhat[batch.rows]
+        elif (log_z < HARD_LOG / 2).any():
             raise AgainError(f"{db.source}: the evidence leaves no world that satisfies the hard formulas "
                              f"({'; '.join(batch.origins)})")
         routes[route] = routes.get(route, 0) + view.batch
         out[batch.variables] = values.double().numpy()[batch.rows]
-    return out, routes
+    return out, routes, rhat, runs
 
 
 def _finite(view):

@@ -1,0 +1,330 @@
+"""Marginals by sampling, for components that exact inference cannot reach: MC-SAT with SampleSAT
+(Poon & Domingos 2006) and block Gibbs sampling, both over a :class:`FactorView` and its
+functional blocks, as C independent chains for each of the view's B rows at once (N = C * B rows
+of state), on CPU or CUDA with the same torch code, seeded and reproducible.
+
+Both samplers move *units* (an atom, or a whole functional block) and update one group of
+conditionally independent units per step (:mod:`again_mln.mln.sweeps`), so a step is a handful
+of dense tensor operations whatever the number of factors; Python loops only over sweeps and
+groups.
+
+**Gibbs** draws each unit from its exact conditional given the rest (a block picks one of its
+values; hard factors give -inf, so it never leaves the worlds they allow) and records the
+conditional probabilities themselves (Rao-Blackwellised marginals). Single-unit moves cannot
+cross a hard barrier (two atoms tied by a hard equivalence never change); the R-hat report shows it.
+
+**MC-SAT on table factors.** Each step draws, for every factor f (tables and the unary terms),
+a threshold tau_f = t_f(x) + log u with u ~ U(0, 1), and then a world x' uniformly among those
+with t_f(x') >= tau_f for all f. This is slice sampling with the auxiliary variable
+u_f * exp(t_f(x)), exact for any log-potential table. For a ground clause of weight w > 0
+(table w where true, 0 where false) it *is* MC-SAT: if the clause is true now, tau > 0 with
+probability 1 - exp(-w) and then the clause must stay true; if it is false, tau < 0 and no
+constraint is kept. For w < 0 the table's larger entry (0) is where the formula is false, so
+the same rule keeps "the formula stays false" with probability 1 - exp(-|w|): pracmln's and
+Alchemy's handling of a negative weight as the positive-weight negation. A hard factor's -inf
+entries are always below tau: hard factors are always constraints. The current world always
+satisfies its own thresholds.
+
+**SampleSAT** draws the world in the slice: starting from the current world, each step takes
+one group; a unit in a violated constraint makes, with probability ``walk``, a WalkSAT move
+(to its state that leaves fewest violated constraints, ties at random; taken always when that
+violates no more, with probability ``noise ** d`` when it violates d more: WalkSAT's random
+walk, damped because a whole class moves at once), every other unit a simulated-annealing move at ``temperature``
+(a heat-bath draw of its state with weight exp(-violated / temperature): a unit no constraint
+holds is drawn uniformly, one more violated constraint costs a factor exp(-1 / temperature)).
+Heat-bath rather than Metropolis moves because a whole class moves at once: a Metropolis flip of
+every free unit would flip all of them deterministically. After ``sweeps`` sweeps, a chain still outside the slice makes
+repair sweeps (WalkSAT moves as before, annealing at temperature ~0: no move that violates
+more) until it is in; a chain that cannot reach the slice in ``repair`` sweeps keeps its world
+for this step (counted as rejected in the report).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from again_mln.devices import resolve_device
+from again_mln.errors import AgainError
+from again_mln.mln.factors import FactorView
+from again_mln.mln.convergence import split_rhat
+from again_mln.mln.sweeps import Blocks, Group, SweepPlan, plan_sweeps
+
+Sampler = Literal["mc-sat", "gibbs"]
+SAMPLERS = ("mc-sat", "gibbs")
+#: The floor of every threshold: a hard factor's -inf entries always fall below it.
+_LOWEST = -1e300
+#: Annealing temperature of the repair sweeps: no move that violates one more constraint.
+_REPAIR_TEMPERATURE = 1e-6
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to sample: ``samples`` kept per chain after ``burn_in`` steps, ``chains`` per
+    component, the ``seed``, the ``device`` (None: cuda when present) and SampleSAT's knobs."""
+
+    samples: int = 500
+    chains: int = 4
+    burn_in: int = 100
+    seed: int = 0
+    device: str | None = None
+    walk: float = 0.5
+    noise: float = 0.5
+    temperature: float = 0.5
+    sweeps: int = 1
+    repair: int = 10
+    init_sweeps: int = 100
+
+    def check(self) -> "Sampling":
+        """Itself, or a one-line :class:`AgainError` naming the bad setting."""
+        for name, low in (("samples", 1), ("chains", 1), ("burn_in", 0), ("sweeps", 0), ("repair", 0), ("init_sweeps", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise AgainError(f"{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
+        for name in ("walk", "noise"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise AgainError(f"SampleSAT's {name} probability must lie in [0, 1], got {getattr(self, name)!r}")
+        if not self.temperature > 0:
+            raise AgainError(f"SampleSAT's temperature must be > 0, got {self.temperature!r}")
+        return self
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """Per view row: ``marginals`` (B, M) and split R-hat ``rhat`` (B, M); the work done
+    (factor table look-ups), the wall time and MC-SAT's share of rejected slice moves."""
+
+    marginals: np.ndarray
+    rhat: np.ndarray
+    evaluations: int
+    seconds: float
+    rejected: float = 0.0
+
+
+def _segment_sum(values: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
+    """(N, S, K): sums of float ``values`` (N, L, K) over the segments [bounds[s], bounds[s + 1]),
+    by differences of a cumulative sum (deterministic on every device, unlike a float scatter-add)."""
+    cumulative = torch.cat([values.new_zeros(values.shape[0], 1, values.shape[2]), values.cumsum(1)], 1)
+    return cumulative[:, bounds[1:]] - cumulative[:, bounds[:-1]]
+
+
+def _count(hits: torch.Tensor, owner: torch.Tensor, units: int) -> torch.Tensor:
+    """(N, S, K): how many of ``hits`` (N, L, K, bool) fall on each owner unit (integer sums are
+    exact, so a scatter-add is deterministic)."""
+    return hits.new_zeros(hits.shape[0], units, hits.shape[2], dtype=torch.long).index_add_(1, owner, hits.long())
+
+
+class _Chains:
+    """The state of N = C * B chains (chain n runs on view row n % B) and look-ups into the
+    view's tables, flattened so that one ``take`` reads any chain's entries; per group, the flat
+    positions of its factors' and members' entries for every chain are computed once."""
+
+    def __init__(self, view: FactorView, plan: SweepPlan, chains: int, device: torch.device,
+                 generator: torch.Generator):
+        B, M, F = view.batch, view.num_variables, len(view.scopes)
+        self.N, self.M, self.F, self.plan, self.generator, self.device = chains * B, M, F, plan, generator, device
+        W = view.tables.shape[-1]
+        row = torch.arange(self.N, device=device) % B
+        self.tables = view.tables.to(device=device, dtype=torch.float64).reshape(-1)
+        self.table_at = (row * F * W if view.tables.shape[0] > 1 else torch.zeros_like(row))[:, None] \
+            + torch.arange(F, device=device)[None, :] * W
+        self.unary = view.unary.to(device=device, dtype=torch.float64).reshape(-1)
+        unary_row = row * M * 2
+        self.unary_at = unary_row[:, None] + torch.arange(M, device=device)[None, :] * 2
+        self.group_at = [(self.table_at[:, g.factors][:, :, None], unary_row[:, None, None, None] + g.unary,
+                          g.factors.expand(self.N, -1)) for g in plan.groups]
+        self.x = torch.zeros(self.N, M, dtype=torch.long, device=device)
+        self.evaluations = 0
+
+    def rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=self.generator, device=self.device, dtype=torch.float64)
+
+    def factor_values(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every factor's and every unary term's value in the current worlds: (N, F), (N, M)."""
+        codes = (self.x[:, self.plan.scope] * self.plan.bits).sum(-1)
+        self.evaluations += self.N * (self.F + self.M)
+        return torch.take(self.tables, self.table_at + codes), torch.take(self.unary, self.unary_at + self.x)
+
+    def group_values(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each factor touching group ``i``: its value under each state of its owner unit
+        (N, L, K); each member's unary value in each state (N, S, K, R)."""
+        g, (at, unary_at, _) = self.plan.groups[i], self.group_at[i]
+        codes = (self.x[:, g.scope] * g.bits).sum(-1)
+        self.evaluations += self.N * (int(g.add.numel()) + int(g.unary.numel()))
+        return torch.take(self.tables, at + ((codes & g.keep)[:, :, None] | g.add)), torch.take(self.unary, unary_at)
+
+    def current(self, g: Group) -> torch.Tensor:
+        """(N, S): the state each unit of ``g`` is in."""
+        if g.binary:
+            return self.x[:, g.members[:, 0]]
+        return (self.x[:, g.members][:, :, None, :] == g.conf).all(-1).to(torch.uint8).argmax(-1)
+
+    def set(self, g: Group, state: torch.Tensor) -> None:
+        if g.binary:
+            self.x[:, g.members[:, 0]] = state
+        else:
+            self.x[:, g.members.reshape(-1)] = g.conf[state].reshape(self.N, -1)
+
+    def randomise(self) -> None:
+        """Every unit in a uniformly random state (blocks stay exactly-one; hard factors may break)."""
+        self.x[:, self.plan.fixed] = self.plan.fixed_values
+        for g in self.plan.groups:
+            self.set(g, (self.rand(self.N, g.size) * g.states).long().clamp(max=g.states - 1))
+
+
+class _Record:
+    """Running sums for the marginals and, per chain half, for split R-hat."""
+
+    def __init__(self, chains: _Chains, samples: int):
+        shape = (chains.N, chains.M)
+        self.total = chains.x.new_zeros(shape, dtype=torch.float64)
+        self.sums = chains.x.new_zeros((2,) + shape, dtype=torch.float64)
+        self.squares = torch.zeros_like(self.sums)
+        self.samples, self.half, self.seen = samples, samples // 2, 0
+
+    def add(self, value: torch.Tensor) -> None:
+        self.total += value
+        half = 0 if self.seen < self.half else 1 if self.seen >= self.samples - self.half else None
+        if half is not None:
+            self.sums[half] += value
+            self.squares[half] += value * value
+        self.seen += 1
+
+    def result(self, chains: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        M = self.total.shape[1]
+        marginals = (self.total.view(chains, rows, M).sum(0) / (chains * self.samples)).clamp(0.0, 1.0)
+        sums = self.sums.view(2 * chains, rows, M).cpu().numpy()
+        squares = self.squares.view(2 * chains, rows, M).cpu().numpy()
+        return marginals.cpu().numpy(), split_rhat(sums, squares, self.half)
+
+
+def _gumbel(chains: _Chains, shape: torch.Size) -> torch.Tensor:
+    return -torch.log(-torch.log(chains.rand(*shape).clamp(1e-300, 1.0 - 1e-16)))
+
+
+def _gibbs_step(chains: _Chains, i: int, record: torch.Tensor | None) -> None:
+    """Draw every unit of group ``i`` from its conditional given the rest."""
+    g = chains.plan.groups[i]
+    values, unary = chains.group_values(i)
+    hard = torch.isneginf(values)
+    score = _segment_sum(values.masked_fill(hard, 0.0), g.bounds) + unary.sum(-1)
+    score = score.masked_fill(_count(hard, g.owner, g.size) > 0, -math.inf)
+    if g.binary:  # P(1) = sigmoid(score_1 - score_0); -inf - finite gives 0, finite - (-inf) gives 1
+        probability = torch.sigmoid(score[..., 1] - score[..., 0])
+        chains.set(g, (chains.rand(*probability.shape) < probability).long())
+        if record is not None:
+            record[:, g.members[:, 0]] = probability
+        return
+    chains.set(g, (score + _gumbel(chains, score.shape)).argmax(-1))
+    if record is not None:
+        weights = torch.exp(score - score.amax(-1, keepdim=True))  # torch.softmax is ~1000x slower on -inf entries
+        probabilities = weights / weights.sum(-1, keepdim=True)
+        record[:, g.members.reshape(-1)] = (probabilities @ g.conf.to(torch.float64)).reshape(chains.N, -1)
+
+
+def _violations(chains: _Chains, tau: torch.Tensor, tau_unary: torch.Tensor) -> torch.Tensor:
+    """(N,): constraints the current worlds violate."""
+    values, unary = chains.factor_values()
+    return (values < tau).sum(1) + (unary < tau_unary).sum(1)
+
+
+def _samplesat_step(chains: _Chains, i: int, tau: torch.Tensor, tau_unary: torch.Tensor, options: "Sampling",
+                    T: float, active: torch.Tensor | None = None) -> None:
+    """One SampleSAT step on the units of group ``i`` (module docstring): WalkSAT moves for units
+    in a violated constraint (with probability ``walk``), heat-bath annealing moves for the
+    others at temperature ``T``; only the ``active`` chains (a mask) move."""
+    g = chains.plan.groups[i]
+    values, unary = chains.group_values(i)
+    violated = _count(values < tau.gather(1, chains.group_at[i][2])[:, :, None], g.owner, g.size)
+    violated += (unary < tau_unary[:, g.members][:, :, None, :]).sum(-1)
+    current = chains.current(g)
+    if g.binary:  # heat bath: P(1) = sigmoid((violations at 0 - violations at 1) / T); WalkSAT: the flip
+        draw = chains.rand(3, *current.shape)
+        now = torch.where(current == 1, violated[..., 1], violated[..., 0])
+        new = (draw[0] < torch.sigmoid((violated[..., 0] - violated[..., 1]).to(torch.float64) / T)).long()
+        target, change = 1 - current, torch.where(current == 1, violated[..., 0], violated[..., 1]) - now
+    else:
+        K = g.states
+        now = violated.gather(-1, current[..., None])[..., 0]
+        count = violated.to(torch.float64)
+        draw = chains.rand(2 * K + 2, *current.shape)
+        gumbel = -torch.log(-torch.log(draw[2:K + 2].clamp(1e-300, 1.0 - 1e-16))).movedim(0, -1)
+        new = (gumbel - count / T).argmax(-1)
+        stay = torch.arange(K, device=current.device) == current[..., None]
+        target = (count + 0.5 * draw[K + 2:].movedim(0, -1)).masked_fill(stay, math.inf).argmin(-1)
+        change = violated.gather(-1, target[..., None])[..., 0] - now
+    # WalkSAT: a unit in a violated constraint takes its best other state when that violates no
+    # more; one that violates d more with probability noise**d (the random walk that escapes)
+    walking = (now > 0) & (draw[1] < options.walk) & (draw[2 if g.binary else 0] < options.noise ** change.clamp(min=0))
+    new = torch.where(walking, target, new)
+    chains.set(g, new if active is None else torch.where(active[:, None], new, current))
+
+
+def _samplesat(chains: _Chains, tau: torch.Tensor, tau_unary: torch.Tensor, options: Sampling, order, sweeps: int,
+               repair: int) -> torch.Tensor:
+    """Move every chain into the slice {t_f >= tau_f}: ``sweeps`` SampleSAT sweeps, then up to
+    ``repair`` more until no constraint is violated; (N,) True where a chain did not get there."""
+    active = None
+    for done in range(sweeps + repair):
+        if done >= sweeps:  # a chain in the slice stops there
+            active = _violations(chains, tau, tau_unary) > 0
+            if not bool(active.any()):
+                return active
+        temperature = options.temperature if active is None else _REPAIR_TEMPERATURE
+        for i in order():
+            _samplesat_step(chains, i, tau, tau_unary, options, temperature, active)
+    return _violations(chains, tau, tau_unary) > 0
+
+
+def sample(view: FactorView, blocks: Blocks, method: Sampler, options: Sampling | None = None, stream: int = 0) -> Sampled:
+    """Marginals (B, M) of every row of ``view`` by ``method`` ("mc-sat" or "gibbs"), with split
+    R-hat per variable. ``stream`` separates the random streams of several calls under one seed."""
+    options = (options or Sampling()).check()
+    if method not in SAMPLERS:
+        raise AgainError(f"unknown sampler {method!r}; expected one of {', '.join(SAMPLERS)}")
+    device = resolve_device(options.device)
+    start = time.perf_counter()
+    plan = plan_sweeps(view, blocks, device)
+    generator = torch.Generator(device=device)
+    generator.manual_seed((options.seed * 1_000_003 + stream) % 2**63)
+    rng = np.random.default_rng([options.seed, stream])
+    chains = _Chains(view, plan, options.chains, device, generator)
+    groups = plan.groups
+
+    def order():
+        return rng.permutation(len(groups)).tolist()
+
+    # a random world of every chain, then SampleSAT on the hard factors alone
+    chains.randomise()
+    lowest = torch.full((chains.N, chains.F), _LOWEST, dtype=torch.float64, device=device)
+    lowest_unary = torch.full((chains.N, chains.M), _LOWEST, dtype=torch.float64, device=device)
+    if bool((_samplesat(chains, lowest, lowest_unary, options, order, 1, options.init_sweeps)).any()):
+        raise AgainError(f"SampleSAT found no world that satisfies the hard formulas in {options.init_sweeps} sweeps "
+                         f"({view.num_variables} unknown atoms); the evidence may leave none")
+    record = _Record(chains, options.samples)
+    rejected = 0
+    for step in range(options.burn_in + options.samples):
+        keep = step >= options.burn_in
+        if method == "gibbs":
+            probabilities = chains.x.to(torch.float64) if keep else None
+            for i in order():
+                _gibbs_step(chains, i, probabilities)
+        else:
+            values, unary = chains.factor_values()
+            tau = (values + torch.log(chains.rand(*values.shape))).clamp(min=_LOWEST)
+            tau_unary = (unary + torch.log(chains.rand(*unary.shape))).clamp(min=_LOWEST)
+            previous = chains.x.clone()
+            bad = _samplesat(chains, tau, tau_unary, options, order, options.sweeps, options.repair)
+            chains.x = torch.where(bad[:, None], previous, chains.x)
+            rejected += int(bad.sum())
+            probabilities = chains.x.to(torch.float64) if keep else None
+        if keep:
+            record.add(probabilities)
+    marginals, rhat = record.result(options.chains, view.batch)
+    steps = (options.burn_in + options.samples) * chains.N
+    return Sampled(marginals, rhat, chains.evaluations, time.perf_counter() - start,
+                   rejected / steps if method == "mc-sat" else 0.0)
