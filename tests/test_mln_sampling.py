@@ -49,7 +49,8 @@ def errors(mln, dbs, closed, method, **options):
     for answer, oracle in zip(answers, expected):
         got = dict(zip(answer.atoms, answer.values))
         out.append(max(abs(got[atom] - p) for atom, p in oracle.items()))
-        assert answer.stats["routes"] == {method: answer.stats["distinct_components"]}
+        components = answer.stats["distinct_components"]
+        assert answer.stats["routes"] == ({method: components} if components else {})
     return out
 
 
@@ -117,8 +118,8 @@ def test_gibbs_gets_stuck_where_mcsat_does_not():
     assert abs(gibbs.values[tall] - exact.values[tall]) > 0.1  # a share of chains frozen in each mode
     with warnings.catch_warnings():
         warnings.simplefilter("error", AgainWarning)  # MC-SAT's chains agree: no warning
-        mcsat = query(mln, dbs, ["Tall", "Heavy", "Likes"], method="mc-sat", samples=800, chains=8, burn_in=50, seed=1)[0]
-    np.testing.assert_allclose(mcsat.values, exact.values, atol=0.03)
+        mcsat = query(mln, dbs, ["Tall", "Heavy", "Likes"], method="mc-sat", samples=2000, chains=8, burn_in=50, seed=1)[0]
+    np.testing.assert_allclose(mcsat.values, exact.values, atol=0.05)  # 0.023 here; seeds 2 and 3: 0.009, 0.04
     assert mcsat.stats["convergence"].max_rhat < 1.1
 
 

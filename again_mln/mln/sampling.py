@@ -37,6 +37,16 @@ every free unit would flip all of them deterministically. After ``sweeps`` sweep
 repair sweeps (WalkSAT moves as before, annealing at temperature ~0: no move that violates
 more) until it is in; a chain that cannot reach the slice in ``repair`` sweeps keeps its world
 for this step (counted as rejected in the report).
+
+Starting SampleSAT from the current world keeps each MC-SAT step close to exact (a heat-bath
+sweep leaves the uniform distribution on the slice nearly invariant) but cannot jump between
+modes that only multi-unit moves connect: a cluster of friends who all smoke or all do not
+(equivalences kept with probability 1 - exp(-2w)). The standard SampleSAT restarts from a random
+world, which jumps modes but finds some solutions more often than others (WalkSAT's basins: on
+a puzzle of hard formulas alone we measured marginals 0.2 off). So restarts serve the burn-in
+only: each burn-in step restarts a chain with probability ``restart`` (``restart_sweeps``
+SampleSAT sweeps from a random world, then repair), which puts the chains in the modes that
+matter; the kept samples use the local steps, and R-hat says when the chains still disagree.
 """
 from __future__ import annotations
 
@@ -65,7 +75,10 @@ _REPAIR_TEMPERATURE = 1e-6
 @dataclass(frozen=True)
 class Sampling:
     """How to sample: ``samples`` kept per chain after ``burn_in`` steps, ``chains`` per
-    component, the ``seed``, the ``device`` (None: cuda when present) and SampleSAT's knobs."""
+    component, the ``seed``, the ``device`` (None: cuda when present) and SampleSAT's knobs
+    (module docstring): ``walk``, ``noise``, ``temperature``, ``sweeps`` per MC-SAT step,
+    ``repair`` sweeps before a step is rejected, ``init_sweeps`` to satisfy the hard formulas,
+    and the burn-in's ``restart`` probability with its ``restart_sweeps``."""
 
     samples: int = 500
     chains: int = 4
@@ -78,14 +91,17 @@ class Sampling:
     sweeps: int = 1
     repair: int = 10
     init_sweeps: int = 100
+    restart: float = 0.5
+    restart_sweeps: int = 3
 
     def check(self) -> "Sampling":
         """Itself, or a one-line :class:`AgainError` naming the bad setting."""
-        for name, low in (("samples", 1), ("chains", 1), ("burn_in", 0), ("sweeps", 0), ("repair", 0), ("init_sweeps", 1)):
+        for name, low in (("samples", 1), ("chains", 1), ("burn_in", 0), ("sweeps", 0), ("repair", 0), ("init_sweeps", 1),
+                          ("restart_sweeps", 0)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise AgainError(f"{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
-        for name in ("walk", "noise"):
+        for name in ("walk", "noise", "restart"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise AgainError(f"SampleSAT's {name} probability must lie in [0, 1], got {getattr(self, name)!r}")
         if not self.temperature > 0:
@@ -169,11 +185,13 @@ class _Chains:
         else:
             self.x[:, g.members.reshape(-1)] = g.conf[state].reshape(self.N, -1)
 
-    def randomise(self) -> None:
-        """Every unit in a uniformly random state (blocks stay exactly-one; hard factors may break)."""
+    def randomise(self, chains: torch.Tensor | None = None) -> None:
+        """Every unit of the ``chains`` (a mask; default all) in a uniformly random state (blocks
+        stay exactly-one; hard factors may break)."""
         self.x[:, self.plan.fixed] = self.plan.fixed_values
         for g in self.plan.groups:
-            self.set(g, (self.rand(self.N, g.size) * g.states).long().clamp(max=g.states - 1))
+            state = (self.rand(self.N, g.size) * g.states).long().clamp(max=g.states - 1)
+            self.set(g, state if chains is None else torch.where(chains[:, None], state, self.current(g)))
 
 
 class _Record:
@@ -265,9 +283,13 @@ def _samplesat_step(chains: _Chains, i: int, tau: torch.Tensor, tau_unary: torch
 
 
 def _samplesat(chains: _Chains, tau: torch.Tensor, tau_unary: torch.Tensor, options: Sampling, order, sweeps: int,
-               repair: int) -> torch.Tensor:
-    """Move every chain into the slice {t_f >= tau_f}: ``sweeps`` SampleSAT sweeps, then up to
+               repair: int, restart: torch.Tensor | None = None) -> torch.Tensor:
+    """Move every chain into the slice {t_f >= tau_f}: the ``restart`` chains (a mask) from a
+    random world, repaired into the slice first; then ``sweeps`` SampleSAT sweeps, then up to
     ``repair`` more until no constraint is violated; (N,) True where a chain did not get there."""
+    if restart is not None and bool(restart.any()):
+        chains.randomise(restart)
+        _samplesat(chains, tau, tau_unary, options, order, options.restart_sweeps, repair)
     active = None
     for done in range(sweeps + repair):
         if done >= sweeps:  # a chain in the slice stops there
@@ -318,7 +340,8 @@ def sample(view: FactorView, blocks: Blocks, method: Sampler, options: Sampling 
             tau = (values + torch.log(chains.rand(*values.shape))).clamp(min=_LOWEST)
             tau_unary = (unary + torch.log(chains.rand(*unary.shape))).clamp(min=_LOWEST)
             previous = chains.x.clone()
-            bad = _samplesat(chains, tau, tau_unary, options, order, options.sweeps, options.repair)
+            restart = None if keep or options.restart == 0 else chains.rand(chains.N) < options.restart
+            bad = _samplesat(chains, tau, tau_unary, options, order, options.sweeps, options.repair, restart)
             chains.x = torch.where(bad[:, None], previous, chains.x)
             rejected += int(bad.sum())
             probabilities = chains.x.to(torch.float64) if keep else None
