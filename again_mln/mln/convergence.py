@@ -88,7 +88,8 @@ def warn_if_unconverged(report: Convergence, limit: float = RHAT_LIMIT, where: s
     if report.max_rhat > limit:
         warnings.warn(AgainWarning(
             f"{where + ': ' if where else ''}the {report.method} chains disagree: max R-hat {report.max_rhat:.3f} > {limit} "
-            f"at {report.worst}; take more samples (--samples), a longer burn-in (--burn-in) or MC-SAT"), stacklevel=3)
+            f"at {report.worst}; take more samples (--samples), a longer burn-in (--burn-in)"
+            f"{' or MC-SAT' if report.method == 'gibbs' else ''}"), stacklevel=3)
 
 
 def format_report(answers) -> str:

@@ -26,17 +26,20 @@ entries are always below tau: hard factors are always constraints. The current w
 satisfies its own thresholds.
 
 **SampleSAT** draws the world in the slice: starting from the current world, each step takes
-one group; a unit in a violated constraint makes, with probability ``walk``, a WalkSAT move
-(to its state that leaves fewest violated constraints, ties at random; taken always when that
+one group; a unit in a violated constraint makes, with probability ``walk``, a WalkSAT move (to
+its state that leaves fewest violated constraints, ties at random; taken always when that
 violates no more, with probability ``noise ** d`` when it violates d more: WalkSAT's random
-walk, damped because a whole class moves at once), every other unit a simulated-annealing move at ``temperature``
-(a heat-bath draw of its state with weight exp(-violated / temperature): a unit no constraint
-holds is drawn uniformly, one more violated constraint costs a factor exp(-1 / temperature)).
-Heat-bath rather than Metropolis moves because a whole class moves at once: a Metropolis flip of
-every free unit would flip all of them deterministically. After ``sweeps`` sweeps, a chain still outside the slice makes
-repair sweeps (WalkSAT moves as before, annealing at temperature ~0: no move that violates
-more) until it is in; a chain that cannot reach the slice in ``repair`` sweeps keeps its world
-for this step (counted as rejected in the report).
+walk, damped because a whole class moves at once); every other unit makes a simulated-annealing
+move at ``temperature``: a heat-bath draw of its state with weight exp(-energy / temperature),
+the energy counting each violated hard constraint 1 and each violated kept soft constraint
+max(1, temperature * ln(units)): a unit no constraint holds is drawn uniformly, and a sweep
+breaks about one kept soft constraint however large the network (breaking them freely cuts
+domain walls into clusters of friends that greedy repair cannot remove: every step on a
+10,000-person smokers network was rejected). Heat-bath rather than Metropolis moves because a
+whole class moves at once: a Metropolis flip of every free unit would flip all of them,
+deterministically. After ``sweeps`` sweeps, a chain still outside the slice makes repair sweeps
+(WalkSAT moves as before, annealing at temperature ~0) until it is in; a chain that cannot reach
+the slice in ``repair`` sweeps keeps its world for this step (counted as rejected in the report).
 
 Starting SampleSAT from the current world keeps each MC-SAT step close to exact (a heat-bath
 sweep leaves the uniform distribution on the slice nearly invariant) but cannot jump between
@@ -142,7 +145,7 @@ class _Chains:
     positions of its factors' and members' entries for every chain are computed once."""
 
     def __init__(self, view: FactorView, plan: SweepPlan, chains: int, device: torch.device,
-                 generator: torch.Generator):
+                 generator: torch.Generator, temperature: float = 1.0):
         B, M, F = view.batch, view.num_variables, len(view.scopes)
         self.N, self.M, self.F, self.plan, self.generator, self.device = chains * B, M, F, plan, generator, device
         W = view.tables.shape[-1]
@@ -157,6 +160,9 @@ class _Chains:
                           g.factors.expand(self.N, -1)) for g in plan.groups]
         self.x = torch.zeros(self.N, M, dtype=torch.long, device=device)
         self.evaluations = 0
+        # what an annealing move pays for breaking a kept soft constraint (1 for a hard one): at
+        # least T * ln(units), so that a sweep breaks about one of them however large the network
+        self.soft_cost = max(1.0, temperature * math.log(max(sum(g.size for g in plan.groups), 1)))
 
     def rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(*shape, generator=self.generator, device=self.device, dtype=torch.float64)
@@ -259,13 +265,18 @@ def _samplesat_step(chains: _Chains, i: int, tau: torch.Tensor, tau_unary: torch
     others at temperature ``T``; only the ``active`` chains (a mask) move."""
     g = chains.plan.groups[i]
     values, unary = chains.group_values(i)
-    violated = _count(values < tau.gather(1, chains.group_at[i][2])[:, :, None], g.bounds)
-    violated += (unary < tau_unary[:, g.members][:, :, None, :]).sum(-1)
+    below = values < tau.gather(1, chains.group_at[i][2])[:, :, None]
+    hard = torch.isneginf(values)
+    unary_below = unary < tau_unary[:, g.members][:, :, None, :]
+    violated = _count(below, g.bounds) + unary_below.sum(-1)
+    # the annealing energy: a violated hard constraint costs 1, a kept soft one chains.soft_cost
+    broken = _count(hard, g.bounds) + torch.isneginf(unary).sum(-1)
+    energy = (violated - broken).to(torch.float64) * chains.soft_cost + broken.to(torch.float64)
     current = chains.current(g)
-    if g.binary:  # heat bath: P(1) = sigmoid((violations at 0 - violations at 1) / T); WalkSAT: the flip
+    if g.binary:  # heat bath: P(1) = sigmoid((energy at 0 - energy at 1) / T); WalkSAT: the flip
         draw = chains.rand(3, *current.shape)
         now = torch.where(current == 1, violated[..., 1], violated[..., 0])
-        new = (draw[0] < torch.sigmoid((violated[..., 0] - violated[..., 1]).to(torch.float64) / T)).long()
+        new = (draw[0] < torch.sigmoid((energy[..., 0] - energy[..., 1]) / T)).long()
         target, change = 1 - current, torch.where(current == 1, violated[..., 0], violated[..., 1]) - now
     else:
         K = g.states
@@ -273,7 +284,7 @@ def _samplesat_step(chains: _Chains, i: int, tau: torch.Tensor, tau_unary: torch
         count = violated.to(torch.float64)
         draw = chains.rand(2 * K + 2, *current.shape)
         gumbel = -torch.log(-torch.log(draw[2:K + 2].clamp(1e-300, 1.0 - 1e-16))).movedim(0, -1)
-        new = (gumbel - count / T).argmax(-1)
+        new = (gumbel - energy / T).argmax(-1)
         stay = torch.arange(K, device=current.device) == current[..., None]
         target = (count + 0.5 * draw[K + 2:].movedim(0, -1)).masked_fill(stay, math.inf).argmin(-1)
         change = violated.gather(-1, target[..., None])[..., 0] - now
@@ -316,7 +327,7 @@ def sample(view: FactorView, blocks: Blocks, method: Sampler, options: Sampling 
     generator = torch.Generator(device=device)
     generator.manual_seed((options.seed * 1_000_003 + stream) % 2**63)
     rng = np.random.default_rng([options.seed, stream])
-    chains = _Chains(view, plan, options.chains, device, generator)
+    chains = _Chains(view, plan, options.chains, device, generator, options.temperature)
     groups = plan.groups
 
     def order():
