@@ -104,16 +104,16 @@ def _answer(mln: MLN, db: Database, queries: list[str], closed: frozenset[str], 
     groups, blocks = ground(world, limit, set(queries), progress)
     network = build(groups, blocks, keys[state == UNKNOWN])
     values = np.where(state == TRUE, 1.0, 0.0)
-    solved, routes, rhat, runs = _solve(network, method, db, sampling)
+    solved, routes, rhat, runs = _solve(network, method, db, sampling)  # rhat: -inf where answered exactly
     unknown = state == UNKNOWN
     position = np.searchsorted(network.atoms, keys[unknown])
     values[unknown] = solved[position]
     stats = {"ground_formulas": sum(len(g.atoms) for g in groups), "unknown_atoms": len(network.atoms),
              "components": sum(len(b.rows) for b in network.batches), "distinct_components": sum(b.view.batch for b in network.batches), "routes": routes}
     if runs:
-        atom_rhat = np.full(len(names), np.nan)
+        atom_rhat = np.full(len(names), -np.inf)
         atom_rhat[np.flatnonzero(unknown)] = rhat[position]
-        sampled = np.flatnonzero(~np.isnan(atom_rhat))
+        sampled = np.flatnonzero(atom_rhat != -np.inf)
         stats["convergence"] = report = Convergence(
             method if method in SAMPLERS else "mc-sat", sampling.chains, sampling.samples, sampling.burn_in, sampling.seed,
             [names[i] for i in sampled], atom_rhat[sampled], sum(r.seconds for r in runs), sum(r.evaluations for r in runs),
@@ -125,10 +125,10 @@ def _answer(mln: MLN, db: Database, queries: list[str], closed: frozenset[str], 
 def _solve(network: GroundNetwork, method: Method, db: Database, sampling: Sampling = Sampling()
            ) -> tuple[np.ndarray, dict[str, int], np.ndarray, list[Sampled]]:
     """The marginal (or MAP value) of every unknown atom of ``network``, how many distinct
-    components each route answered, each atom's split R-hat (nan where answered exactly) and the
-    sampler runs."""
+    components each route answered, each atom's split R-hat (-inf where answered exactly; nan with
+    too few samples to tell) and the sampler runs."""
     out = np.full(len(network.atoms), np.nan)
-    rhat = np.full(len(network.atoms), np.nan)
+    rhat = np.full(len(network.atoms), -np.inf)
     routes: dict[str, int] = {}
     runs: list[Sampled] = []
     for index, batch in enumerate(network.batches):

@@ -66,8 +66,9 @@ class Convergence:
     def summary(self) -> str:
         """One line: the settings, the largest R-hat and where."""
         worst = f" ({self.worst})" if self.worst else ""
+        rhat = f"{self.max_rhat:.3f}{worst}" if self.max_rhat == self.max_rhat else "n/a (under 4 samples per chain)"
         line = (f"{self.method}: {self.chains} chains x {self.samples} samples (burn-in {self.burn_in}, seed {self.seed}), "
-                f"{len(self.atoms)} sampled query atoms, max R-hat {self.max_rhat:.3f}{worst}, {self.seconds:.2f} s")
+                f"{len(self.atoms)} sampled query atoms, max R-hat {rhat}, {self.seconds:.2f} s")
         if self.evaluations:
             line += f", {self.evaluations / max(self.seconds, 1e-9):,.0f} factor evaluations/s"
         return line
