@@ -14,7 +14,10 @@ import pytest
 from hostile import RULES
 
 WRITER = """
-import sys, time
+import signal, sys, time
+# Ctrl-C raises KeyboardInterrupt, as in a terminal, even when the test runs as a background job
+# (which starts with SIGINT ignored, and atomic_path then rightly leaves SIGINT alone)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from again_mln.io.atomic import atomic_path
 with atomic_path(sys.argv[1]) as tmp, open(tmp, "wb") as handle:
     handle.write(b"x" * 1024)
