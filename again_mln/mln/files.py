@@ -51,7 +51,7 @@ class _FormulaParser:
     """Recursive descent with pracmln's precedence, loosest first: ``<=>``, ``=>``, then in
     StandardGrammar ``^`` before ``v`` (its grammar nests disjunctions inside conjunctions:
     ``a ^ b v c`` is ``a ^ (b v c)``), in PRACGrammar the usual ``v`` before ``^``; ``!`` binds
-    tightest. (The method names follow StandardGrammar's nesting.)"""
+    tightest (``_looser`` and ``_tighter`` are the two middle levels, per grammar)."""
 
     def __init__(self, text: str, grammar: str):
         self.tokens = _tokenize(text, grammar)
@@ -79,23 +79,23 @@ class _FormulaParser:
         return token
 
     def _equivalence(self) -> Formula:
-        left = self._implication()
-        if self._peek() == "<=>":
-            self._take()
-            return Equiv((left, self._implication()))
-        return left
+        return self._binary("<=>", Equiv, self._implication)
 
     def _implication(self) -> Formula:
-        left = self._conjunction()
-        if self._peek() == "=>":
+        return self._binary("=>", Implies, self._looser)
+
+    def _binary(self, symbol: str, node: type, operand) -> Formula:
+        """``operand [symbol operand]``: pracmln's ``=>`` and ``<=>`` do not chain."""
+        left = operand()
+        if self._peek() == symbol:
             self._take()
-            return Implies((left, self._conjunction()))
+            return node((left, operand()))
         return left
 
-    def _conjunction(self) -> Formula:
-        return self._nary("^", And, self._disjunction) if self.grammar == "standard" else self._nary("v", Or, self._disjunction)
+    def _looser(self) -> Formula:
+        return self._nary("^", And, self._tighter) if self.grammar == "standard" else self._nary("v", Or, self._tighter)
 
-    def _disjunction(self) -> Formula:
+    def _tighter(self) -> Formula:
         return self._nary("v", Or, self._negation) if self.grammar == "standard" else self._nary("^", And, self._negation)
 
     def _nary(self, symbol: str, node: type, operand) -> Formula:

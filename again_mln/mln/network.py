@@ -82,12 +82,11 @@ def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: n
     local[by_component] = np.arange(V) - starts
     local_scopes = np.where(scopes >= 0, local[np.maximum(scopes, 0)], -1)
 
-    members: dict[int, list[int]] = {}
-    for v in by_component:
-        members.setdefault(int(component_of_var[v]), []).append(int(v))
-    factors_of: dict[int, list[int]] = {}
-    for f in np.lexsort(tuple(local_scopes.T[::-1]) + (component_of_factor,)) if F else []:
-        factors_of.setdefault(int(component_of_factor[f]), []).append(int(f))
+    # each component's variables (key order) and factors (sorted by local scope), as slices
+    C = int(label.max()) + 1 if len(label) else 0
+    members = np.split(by_component, np.cumsum(np.bincount(component_of_var, minlength=C))[:-1])
+    factor_order = np.lexsort(tuple(local_scopes.T[::-1]) + (component_of_factor,)) if F else np.zeros(0, np.int64)
+    factors_of = np.split(factor_order, np.cumsum(np.bincount(component_of_factor, minlength=C))[:-1])
     blocks_of: dict[int, list[tuple]] = {}
     for block in blocks:
         values = np.where(block.atoms >= 0, local[np.searchsorted(atoms, np.maximum(block.atoms, 0))], -1)
@@ -95,25 +94,23 @@ def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: n
         owner = component_of_var[np.searchsorted(atoms, block.atoms[:, 0])]
         for c, v, p in zip(owner.tolist(), values.tolist(), prefix.tolist()):
             blocks_of.setdefault(c, []).append((tuple(x for x in v if x >= 0), tuple(x for x in p if x >= 0)))
+    # components of one shape: the same variable count, blocks and local factor scopes
     shapes: dict[tuple, list[int]] = {}
-    for component, variables in members.items():
-        factors = factors_of.get(component, [])
-        signature = (len(variables), tuple(sorted(blocks_of.get(component, ())))) + \
-            tuple(tuple(local_scopes[f, : arity[f]].tolist()) for f in factors)
-        shapes.setdefault(signature, []).append(component)
+    for component in range(C):
+        key = (len(members[component]), tuple(sorted(blocks_of.get(component, ()))), local_scopes[factors_of[component]].tobytes())
+        shapes.setdefault(key, []).append(component)
 
     batches = []
-    for signature, components in shapes.items():
-        M = signature[0]
-        variables = np.array([members[c] for c in components], dtype=np.int64)
-        factor_rows = np.array([factors_of.get(c, []) for c in components], dtype=np.int64).reshape(len(components), -1)
+    for (M, block_shape, _), components in shapes.items():
+        variables = np.stack([members[c] for c in components])
+        factor_rows = np.stack([factors_of[c] for c in components])  # (B, F): column j is one scope
+        scopes = [tuple(local_scopes[f, : arity[f]].tolist()) for f in factor_rows[0]]
         unary = np.zeros((len(components), M, 2))
         higher_scopes, higher_columns = [], []
-        for j, scope in enumerate(signature[2:]):
-            rows = factor_rows[:, j]
-            tables = np.stack([_table(table_parts, offsets, group_of, f) for f in rows])
+        for j, scope in enumerate(scopes):
+            tables = _column(table_parts, offsets, group_of, factor_rows[:, j], 2 ** len(scope))
             if len(scope) == 1:
-                unary[:, scope[0], :] += tables[:, :2]
+                unary[:, scope[0], :] += tables
             else:
                 higher_scopes.append(scope)
                 higher_columns.append(tables)
@@ -132,18 +129,20 @@ def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: n
             tables=torch.from_numpy(np.ascontiguousarray(stacked[first])),
         )
         used = np.unique(group_of[factor_rows.reshape(-1)]) if factor_rows.size else []
-        origins = tuple(sorted({_origin(groups, g) for g in used}))
-        batches.append(Batch(variables, view, rows, origins, signature[1]))
+        origins = tuple(sorted({groups[int(g)].origin for g in used}))
+        batches.append(Batch(variables, view, rows, origins, block_shape))
     return GroundNetwork(atoms, batches)
 
 
-def _table(parts: list[np.ndarray], offsets: np.ndarray, group_of: np.ndarray, f: int) -> np.ndarray:
-    g = int(group_of[f])
-    return parts[g][f - offsets[g]]
-
-
-def _origin(groups: list[GroundFactors], g: int) -> str:
-    return groups[int(g)].origin
+def _column(parts: list[np.ndarray], offsets: np.ndarray, group_of: np.ndarray, rows: np.ndarray, width: int) -> np.ndarray:
+    """The first ``width`` table entries of factor rows ``rows`` (their arity's table), gathered
+    per formula group: one fancy index per group, not one per factor."""
+    out = np.empty((len(rows), width))
+    groups = group_of[rows]
+    for g in np.unique(groups):
+        mask = groups == g
+        out[mask] = parts[int(g)][rows[mask] - offsets[g], :width]
+    return out
 
 
 def _distinct_rows(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
