@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from again_mln.errors import AgainError
 from again_mln.mln.model import MLN, Database, Predicate, WeightedFormula
-from again_mln.mln.syntax import And, Atom, Const, Equal, Equiv, Formula, Implies, Not, Or, Quantified, Var
+from again_mln.mln.syntax import And, Atom, Const, Equal, Equiv, Formula, Implies, Not, Or, Quantified, Var, variables
 
 FALSE, UNKNOWN, TRUE = 0, 1, 2  # Kleene's three values, ordered so that "and" is min and "or" is max
 #: Candidate groundings (rows times atom slots) a formula may build; more is refused before allocation.
@@ -283,7 +283,7 @@ def bindings(world: World, entry: WeightedFormula, true_atoms: list[Atom], names
 
 def ground_formula(world: World, entry: WeightedFormula, limit: int = GROUNDING_LIMIT) -> GroundFactors:
     """The ground instances of ``entry`` the evidence leaves undecided, as factor tables."""
-    free = [name for name in _free_names(entry.formula)]
+    free = list(variables(entry.formula))
     rows = candidates(world, entry, free, limit)
     evaluator = _Evaluator(world, entry.types)
     recorded: list[tuple[np.ndarray, np.ndarray]] = []
@@ -331,12 +331,6 @@ def ground_formula(world: World, entry: WeightedFormula, limit: int = GROUNDING_
         truth = evaluator.run(entry.formula, sub_env, (stop - start, 2**K), leaf) == TRUE
         table[start:stop] = np.where(truth, 0.0, -np.inf) if entry.hard else np.where(truth, entry.weight, 0.0)
     return GroundFactors(atoms, table, origin)
-
-
-def _free_names(formula: Formula) -> list[str]:
-    from again_mln.mln.syntax import variables
-
-    return list(variables(formula))
 
 
 def _distinct_unknowns(keys: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,8 +21,8 @@ import torch
 from tqdm import tqdm
 
 from again_mln.errors import AgainError
-from again_mln.mln.grounding import FALSE, TRUE, World, _check_size, _distinct_unknowns, _Evaluator, _free_names, bindings
-from again_mln.mln.syntax import And, Atom, Formula, Implies, Not, Or
+from again_mln.mln.grounding import FALSE, TRUE, World, _check_size, _distinct_unknowns, _Evaluator, bindings
+from again_mln.mln.syntax import And, Atom, Formula, Implies, Not, Or, variables
 from again_mln.mln.model import MLN, Database
 
 Method = Literal["pll", "bpll"]
@@ -72,7 +72,7 @@ def _counts(world: World, method: Method, limit: int) -> list[tuple[np.ndarray, 
     blocks = _Blocks(world, method)
     out = []
     for index, entry in enumerate(world.mln.formulas):
-        free = _free_names(entry.formula)
+        free = list(variables(entry.formula))
         evaluator = _Evaluator(world, entry.types)
         negative = _clause_negatives(entry.formula)
         repeats = max([sum(a.predicate == b.predicate for b in negative) for a in negative], default=0) if negative else 0
