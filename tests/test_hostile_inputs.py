@@ -12,7 +12,8 @@ from again_mln.errors import AgainError
 from again_mln.again.graph import FactorGraph
 from again_mln.io.inputs import load_array
 from again_mln.again.logic import MAX_RULE_CONCEPTS, unsatisfiable_categories
-from again_mln.again.mlnfile import MAX_NESTING, parse_mln, read_mln
+from again_mln.again.mlnfile import parse_mln, read_mln
+from again_mln.mln.files import MAX_NESTING
 from hostile import CSV, RULES, assert_clean, predictions, run, snapshot, training_data
 
 

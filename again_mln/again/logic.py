@@ -26,8 +26,9 @@ MAX_WEIGHT = float(torch.finfo(torch.float32).max)
 #: Largest truth table (assignments x categories told apart) the satisfiability check enumerates.
 _MAX_CHECKED_ENTRIES = 2**24
 
-# Binding strength in pracmln's grammar: a higher number binds tighter.
-_PRECEDENCE = {"Equiv": 1, "Implies": 2, "Or": 3, "And": 4, "Not": 5, "Atom": 6}
+# Binding strength when writing: a higher number binds tighter. ``^`` and ``v`` share a level, so
+# one inside the other is always parenthesised: pracmln reads ``a ^ b v c`` as ``a ^ (b v c)``.
+_PRECEDENCE = {"Equiv": 1, "Implies": 2, "Or": 3, "And": 3, "Not": 5, "Atom": 6}
 
 
 class Formula:

@@ -1,24 +1,26 @@
-"""Reading and writing pracmln ``.mln`` rule files and ``.db`` evidence files.
+"""The AGAIN schema of pracmln ``.mln`` rule files and ``.db`` evidence files.
 
-The subset of pracmln's syntax used here is exactly what an AGAIN model needs: the domains
-``concept = {...}`` and ``category = {...}``, the predicates ``active(concept)`` and
-``label(category!)``, ``//`` comments, ``#fixweight``, and propositional formulas over ground
-atoms with ``!``, ``^``, ``v``, ``=>``, ``<=>`` and parentheses, each with a leading weight or a
-trailing ``.`` (hard). Writing is canonical, so write -> read -> write gives the same file.
-Every problem is reported as ``file:line: what was expected``.
+An AGAIN rule file is a pracmln file read by the engine's one reader
+(:mod:`again_mln.mln.files`) and held to a schema: the domains ``concept = {...}`` and
+``category = {...}``, the predicates ``active(concept)`` and ``label(category!)``, and
+propositional formulas over ground atoms of those two (no variables, quantifiers or equality).
+Comments above a rule travel with it, so a learned file reads like its source. Writing is
+canonical (write -> read -> write gives the same file) and parenthesises ``^`` inside ``v`` and
+``v`` inside ``^``, so pracmln reads the file with the same meaning. Every problem is reported as
+``file:line: what was expected``.
 """
 from __future__ import annotations
 
 import os
-import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from again_mln.io import atomic
 from again_mln.errors import AgainError, AgainWarning, located, short
+from again_mln.io import atomic
+from again_mln.mln import files, syntax
+from again_mln.mln.model import MLN, Predicate
 from again_mln.again.logic import (
     CATEGORY_PREDICATE,
     CONCEPT_PREDICATE,
@@ -38,210 +40,131 @@ from again_mln.again.logic import (
 
 CONCEPT_DOMAIN = "concept"
 CATEGORY_DOMAIN = "category"
-_SECTION_MARKERS = ("// domain declarations", "// predicate declarations", "// formulas")
-_PREDICATE_DECLARATIONS = {
-    CONCEPT_PREDICATE: f"{CONCEPT_PREDICATE}({CONCEPT_DOMAIN})",
-    CATEGORY_PREDICATE: f"{CATEGORY_PREDICATE}({CATEGORY_DOMAIN}!)",
+_SECTION_MARKERS = ("domain declarations", "predicate declarations", "formulas")
+_PREDICATES = {
+    CONCEPT_PREDICATE: Predicate(CONCEPT_PREDICATE, (CONCEPT_DOMAIN,)),
+    CATEGORY_PREDICATE: Predicate(CATEGORY_PREDICATE, (CATEGORY_DOMAIN,), functional=0),
 }
-#: Deepest nesting of parentheses and negations in one formula (the parser recurses on them).
-MAX_NESTING = 100
-_TOKEN = re.compile(r'\s*(?:(<=>|=>|[!^(),{}=])|("[^"]*")|([A-Za-z0-9_\-+.:]+))')
+_CONNECTIVES = {syntax.And: And, syntax.Or: Or}
 
 
-class _ParseError(Exception):
-    """Raised inside a line; the reader adds the file and line number."""
+class _SchemaError(Exception):
+    """A statement outside the AGAIN schema; the reader adds the file and line."""
 
 
 # --------------------------------------------------------------------------------------------
-# formulas
+# formulas: the engine's syntax tree, held to the schema (ground active/label atoms only)
 # --------------------------------------------------------------------------------------------
-def _tokenize(text: str) -> list[str]:
-    tokens, position = [], 0
-    text = text.rstrip()
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None or match.end() == position:
-            raise _ParseError(f"unexpected character {text[position:].lstrip()[:1]!r}")
-        tokens.append(next(group for group in match.groups() if group is not None))
-        position = match.end()
-    return tokens
+def _from_engine(formula: syntax.Formula) -> Formula:
+    """The AGAIN formula of an engine formula, or :class:`_SchemaError` naming what is outside."""
+    if isinstance(formula, syntax.Atom):
+        return _atom(formula)
+    if isinstance(formula, syntax.Not):
+        return Not(_from_engine(formula.child))
+    if isinstance(formula, (syntax.And, syntax.Or)):
+        return _CONNECTIVES[type(formula)](tuple(_from_engine(child) for child in formula.children))
+    if isinstance(formula, (syntax.Implies, syntax.Equiv)):
+        left, right = (_from_engine(child) for child in formula.children)
+        return (Implies if isinstance(formula, syntax.Implies) else Equiv)(left, right)
+    what = "quantifiers" if isinstance(formula, syntax.Quantified) else "equality"
+    raise _SchemaError(f"{what} ({short(formula.text())}) are not part of AGAIN rule files: "
+                       "their formulas are propositional over active(C) and label(Y)")
 
 
-class _FormulaParser:
-    """Recursive descent over pracmln's precedence: <=> < => < v < ^ < !."""
-
-    def __init__(self, tokens: list[str]):
-        self.tokens, self.position, self.depth = tokens, 0, 0
-
-    def parse(self) -> Formula:
-        if not self.tokens:
-            raise _ParseError("expected a formula")
-        formula = self._equivalence()
-        if self._peek() == ")":
-            raise _ParseError("unbalanced parentheses: unexpected ')'")
-        if self.position != len(self.tokens):
-            raise _ParseError(f"expected an operator or end of formula, got {short(self.tokens[self.position])}")
-        return formula
-
-    def _peek(self) -> str | None:
-        return self.tokens[self.position] if self.position < len(self.tokens) else None
-
-    def _take(self, expected: str | None = None) -> str:
-        token = self._peek()
-        if token is None:
-            raise _ParseError(f"expected {expected!r}, got end of line" if expected else "unexpected end of line")
-        if expected is not None and token != expected:
-            raise _ParseError(f"expected {expected!r}, got {short(token)}")
-        self.position += 1
-        return token
-
-    def _equivalence(self) -> Formula:
-        return self._binary("<=>", Equiv, self._implication)
-
-    def _implication(self) -> Formula:
-        return self._binary("=>", Implies, self._disjunction)
-
-    def _disjunction(self) -> Formula:
-        return self._chain("v", Or, self._conjunction)
-
-    def _conjunction(self) -> Formula:
-        return self._chain("^", And, self._negation)
-
-    def _binary(self, symbol: str, node: type, operand) -> Formula:
-        """``operand [symbol operand]``: pracmln's non-associative => and <=>."""
-        left = operand()
-        if self._peek() == symbol:
-            self._take()
-            return node(left, operand())
-        return left
-
-    def _chain(self, symbol: str, node: type, operand) -> Formula:
-        """``operand (symbol operand)*`` flattened into one n-ary node (^ and v)."""
-        operands = [operand()]
-        while self._peek() == symbol:
-            self._take()
-            operands.append(operand())
-        return operands[0] if len(operands) == 1 else node(tuple(operands))
-
-    def _negation(self) -> Formula:
-        if self._peek() not in ("!", "("):
-            return self._atom()
-        self.depth += 1
-        if self.depth > MAX_NESTING:
-            raise _ParseError(f"formula nested deeper than {MAX_NESTING} parentheses/negations")
-        if self._take() == "!":
-            inner: Formula = Not(self._negation())
-        else:
-            inner = self._equivalence()
-            if self._peek() != ")":
-                raise _ParseError("unbalanced parentheses: expected ')'")
-            self._take()
-        self.depth -= 1
-        return inner
-
-    def _atom(self) -> Atom:
-        if self._peek() is None:
-            raise _ParseError("expected an atom such as active(C), got end of line")
-        predicate = self._take()
-        if predicate in (")", "^", "v", "=>", "<=>", ",", "!"):
-            raise _ParseError(f"expected an atom such as active(C), got {short(predicate)}")
-        if predicate not in (CONCEPT_PREDICATE, CATEGORY_PREDICATE):
-            raise _ParseError(f"expected predicate 'active' or 'label', got {short(predicate)}")
-        self._take("(")
-        argument = _constant(self._take())
-        if self._peek() != ")":
-            raise _ParseError(f"expected ')' after {predicate}({short(argument)[1:-1]}")
-        self._take()
-        return Atom(predicate, argument)
+def _atom(atom: syntax.Atom) -> Atom:
+    if atom.predicate not in _PREDICATES:
+        raise _SchemaError(f"expected predicate 'active' or 'label', got {short(atom.predicate)}")
+    if len(atom.args) != 1:
+        raise _SchemaError(f"{atom.predicate} takes one argument, got {len(atom.args)} in {short(atom.text())}")
+    term = atom.args[0]
+    if isinstance(term, syntax.Var):
+        raise _SchemaError(f"expected a constant, got variable {short(term.name)} (quote names that start lower-case)")
+    return Atom(atom.predicate, _unquoted(term.name))
 
 
-def _constant(token: str) -> str:
-    if token.startswith('"'):
-        return token[1:-1]
-    if token in ("(", ")", ",", "{", "}", "=", "!", "^", "=>", "<=>"):
-        raise _ParseError(f"expected a constant, got {short(token)}")
-    if token[:1].islower():
-        raise _ParseError(f"expected a constant, got variable {short(token)} (quote names that start lower-case)")
-    return token
+def _unquoted(name: str) -> str:
+    return name[1:-1] if name.startswith('"') else name
 
 
 def parse_formula(text: str) -> Formula:
     """Parse one formula in pracmln syntax, e.g. ``label(Y1) => !active("red wing")``."""
     try:
-        return _FormulaParser(_tokenize(text)).parse()
-    except _ParseError as err:
+        return _from_engine(files.parse_formula(text, explicit_mixing=True))
+    except _SchemaError as err:
         raise AgainError(f"formula {short(text)}: {err}") from None
 
 
 # --------------------------------------------------------------------------------------------
 # .mln files
 # --------------------------------------------------------------------------------------------
-@dataclass
-class _PendingRule:
-    rule: Rule
-    line: int
+def parse_mln(text: str, source: str = "<string>", base: Path | None = None) -> RuleSet:
+    """Parse the text of an ``.mln`` file into a :class:`RuleSet`, through the engine's reader
+    (:func:`again_mln.mln.files.statements`) held to the AGAIN schema.
 
-
-def parse_mln(text: str, source: str = "<string>") -> RuleSet:
-    """Parse the text of an ``.mln`` file into a :class:`RuleSet`.
-
-    A leading UTF-8 byte-order mark is skipped and CRLF line ends are read like LF. Hard rules
-    that no explanation of some category can satisfy give an :class:`AgainWarning` (reading
-    predictions or training data of such a category is the error).
+    A leading UTF-8 byte-order mark is skipped and CRLF line ends are read like LF. ``^`` and
+    ``v`` mixed without parentheses are refused (pracmln and earlier versions of this reader
+    disagree on them). Hard rules that no explanation of some category can satisfy give an
+    :class:`AgainWarning` (reading predictions or training data of such a category is the error).
     """
-    text = text.removeprefix("\ufeff")
     domains: dict[str, tuple[str, ...]] = {}
-    domain_lines: dict[str, int] = {}
     comments: list[str] = []
     header: tuple[str, ...] | None = None
-    pending: list[_PendingRule] = []
-    fix_next = False
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+    pending: list[tuple[Rule, str]] = []
+    for item in files.statements(text, source, "standard", base, explicit_mixing=True):
+        if isinstance(item, files.Comment):
+            if item.text not in _SECTION_MARKERS:
+                comments.append(item.text)
+            continue
+        if header is None:
+            header, comments = tuple(comments), []
         try:
-            if not line:
-                continue
-            if line.startswith("//"):
-                if line not in _SECTION_MARKERS:
-                    comments.append(line[2:].strip())
-                continue
-            if header is None:
-                header, comments = tuple(comments), []
-            line = line.split("//", 1)[0].strip() if '"' not in line else line
-            if line.startswith("#"):
-                if line != "#fixweight":
-                    raise _ParseError(f"expected '#fixweight', got unsupported directive {line.split()[0]!r}")
-                fix_next = True
-            elif re.match(r"^[A-Za-z_]\w*\s*=", line):
-                name, values = _parse_domain(line)
-                if name in domains:
-                    raise _ParseError(f"duplicate declaration of domain {name!r}")
-                seen: set[str] = set()
-                duplicated = next((v for v in values if v in seen or seen.add(v)), None)
-                if duplicated is not None:
-                    raise _ParseError(f"{short(duplicated)} appears twice in the {name} domain")
-                domains[name], domain_lines[name] = values, number
-            elif re.match(rf"^({CONCEPT_PREDICATE}|{CATEGORY_PREDICATE})\s*\(\s*(concept|category)!?\s*\)$", line):
-                _check_predicate_declaration(line)
+            if isinstance(item, files.DomainLine):
+                domains[item.name] = _domain(item, domains)
+            elif isinstance(item, files.Declaration):
+                _check_declaration(item.predicate)
             else:
-                pending.append(_PendingRule(_parse_rule_line(line, fix_next, tuple(comments)), number))
-                fix_next, comments = False, []
-        except _ParseError as err:
-            raise located(source, number, str(err)) from None
+                rule = Rule(_from_engine(item.formula), item.weight, item.fixed, tuple(comments))
+                pending.append((rule, item.source))
+                comments = []
+        except _SchemaError as err:
+            raise AgainError(f"{item.source}: {err}") from None
     for name in (CONCEPT_DOMAIN, CATEGORY_DOMAIN):
         if name not in domains:
             raise located(source, None, f"expected a domain declaration '{name} = {{...}}'")
     ruleset = RuleSet(domains[CONCEPT_DOMAIN], domains[CATEGORY_DOMAIN], [], header or ())
-    for item in pending:
+    for rule, where in pending:
         try:
-            ruleset.check_rule(item.rule)
+            ruleset.check_rule(rule)
         except AgainError as err:
-            raise located(source, item.line, str(err)) from None
-        ruleset.rules.append(item.rule)
+            raise AgainError(f"{where}: {err}") from None
+        ruleset.rules.append(rule)
     if sum(abs(rule.weight) for rule in ruleset.rules if not rule.hard) > MAX_WEIGHT:
         raise located(source, None, f"the soft weights sum to more than float32 can hold ({MAX_WEIGHT:.4g})")
     _check_satisfiable(ruleset, source)
     return ruleset
+
+
+def _domain(line: files.DomainLine, known: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The names of a concept or category domain line, each once."""
+    if line.name not in (CONCEPT_DOMAIN, CATEGORY_DOMAIN):
+        raise _SchemaError(f"expected domain 'concept' or 'category', got {short(line.name)}")
+    if line.name in known:
+        raise _SchemaError(f"duplicate declaration of domain {line.name!r}")
+    values = tuple(_unquoted(value) for value in line.values)
+    seen: set[str] = set()
+    duplicated = next((v for v in values if v in seen or seen.add(v)), None)
+    if duplicated is not None:
+        raise _SchemaError(f"{short(duplicated)} appears twice in the {line.name} domain")
+    return values
+
+
+def _check_declaration(predicate: Predicate) -> None:
+    expected = _PREDICATES.get(predicate.name)
+    if expected is None:
+        raise _SchemaError(f"expected predicate 'active' or 'label', got {short(predicate.name)}")
+    allowed = {expected, Predicate(predicate.name, expected.types)}  # label(category) reads like label(category!)
+    if predicate not in allowed:
+        raise _SchemaError(f"expected the declaration {expected.declaration()}")
 
 
 def _check_satisfiable(ruleset: RuleSet, source: str) -> None:
@@ -256,48 +179,6 @@ def _check_satisfiable(ruleset: RuleSet, source: str) -> None:
                   stacklevel=3)
 
 
-def _parse_domain(line: str) -> tuple[str, tuple[str, ...]]:
-    tokens = _tokenize(line)
-    name = tokens[0]
-    if name not in (CONCEPT_DOMAIN, CATEGORY_DOMAIN):
-        raise _ParseError(f"expected domain 'concept' or 'category', got {short(name)}")
-    if len(tokens) < 4 or tokens[1] != "=" or tokens[2] != "{" or tokens[-1] != "}":
-        raise _ParseError(f"expected '{name} = {{A, B, ...}}'")
-    body = tokens[3:-1]
-    values = body[0::2]
-    if any(sep != "," for sep in body[1::2]) or len(body) % 2 == 0:
-        raise _ParseError(f"expected constants separated by ',' in the {name} domain")
-    # In a domain a bare lower-case name is unambiguous, so pracmln's looser form is accepted.
-    return name, tuple(v[1:-1] if v.startswith('"') else v for v in values)
-
-
-def _check_predicate_declaration(line: str) -> None:
-    compact = line.replace(" ", "")
-    predicate = compact.split("(", 1)[0]
-    allowed = {_PREDICATE_DECLARATIONS[predicate]}
-    if predicate == CATEGORY_PREDICATE:
-        allowed.add(f"{CATEGORY_PREDICATE}({CATEGORY_DOMAIN})")
-    if compact not in allowed:
-        raise _ParseError(f"expected the declaration {_PREDICATE_DECLARATIONS[predicate]}")
-
-
-def _parse_rule_line(line: str, fixed: bool, comments: tuple[str, ...]) -> Rule:
-    if line.endswith("."):
-        if re.match(r"^[-+]?[0-9.]", line):
-            raise _ParseError("expected either a weight or a trailing '.' (hard rule), not both")
-        return Rule(_FormulaParser(_tokenize(line[:-1])).parse(), None, fixed, comments)
-    weight_text, _, formula_text = line.partition(" ")
-    try:
-        weight = float(weight_text)
-    except ValueError:
-        raise _ParseError(
-            f"expected a number as the rule weight (or a trailing '.' for a hard rule), got {weight_text!r}"
-        ) from None
-    if weight != weight or weight in (float("inf"), float("-inf")):
-        raise _ParseError(f"expected a finite weight, got {weight_text!r}")
-    return Rule(_FormulaParser(_tokenize(formula_text)).parse(), weight, fixed, comments)
-
-
 def format_weight(weight: float) -> str:
     """Shortest text that reads back as the same float (pracmln evaluates it as Python)."""
     return repr(float(weight))
@@ -309,15 +190,15 @@ def format_mln(ruleset: RuleSet) -> str:
     if lines:
         lines.append("")
     lines += [
-        _SECTION_MARKERS[0],
+        f"// {_SECTION_MARKERS[0]}",
         f"{CONCEPT_DOMAIN} = {{{', '.join(quote_constant(c) for c in ruleset.concepts)}}}",
         f"{CATEGORY_DOMAIN} = {{{', '.join(quote_constant(c) for c in ruleset.categories)}}}",
         "",
-        _SECTION_MARKERS[1],
-        _PREDICATE_DECLARATIONS[CONCEPT_PREDICATE],
-        _PREDICATE_DECLARATIONS[CATEGORY_PREDICATE],
+        f"// {_SECTION_MARKERS[1]}",
+        _PREDICATES[CONCEPT_PREDICATE].declaration(),
+        _PREDICATES[CATEGORY_PREDICATE].declaration(),
         "",
-        _SECTION_MARKERS[2],
+        f"// {_SECTION_MARKERS[2]}",
     ]
     for rule in ruleset.rules:
         lines += [f"// {c}".rstrip() for c in rule.comments]
@@ -329,8 +210,8 @@ def format_mln(ruleset: RuleSet) -> str:
 
 
 def read_mln(path: str | os.PathLike) -> RuleSet:
-    """Read an ``.mln`` file; errors name the file and line."""
-    return parse_mln(_read_text(path, ".mln"), source=str(path))
+    """Read an ``.mln`` file (``#include`` relative to its folder); errors name the file and line."""
+    return parse_mln(_read_text(path, ".mln"), source=str(path), base=Path(path).parent)
 
 
 def _read_text(path: str | os.PathLike, kind: str) -> str:
@@ -378,55 +259,36 @@ def format_db(ruleset: RuleSet, concepts: np.ndarray, categories: np.ndarray) ->
 
 
 def parse_db(text: str, ruleset: RuleSet, source: str = "<string>", missing: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Read evidence back as ``(concepts (N, M), categories (N,) int64)``.
+    """Read evidence back as ``(concepts (N, M), categories (N,) int64)``, through the engine's
+    ``.db`` reader (so ``label``'s one true value per database is the engine's functional check).
 
     Concepts not mentioned in a database are ``missing``: 0 is pracmln's closed-world default
     for evidence (uint8 concepts); -1 marks them unknown, for queries (int8 concepts). Each
     database must name exactly one true category.
     """
     dtype = np.int8 if missing < 0 else np.uint8
-    concept_index, category_index = ruleset.concept_index, ruleset.category_index
-    rows: list[np.ndarray] = []
-    labels: list[int] = []
-    row, label = np.full(len(ruleset.concepts), missing, dtype), None
-
-    def finish(number: int) -> None:
-        nonlocal row, label
+    schema = MLN(predicates=dict(_PREDICATES))
+    databases = [db for db in files.parse_db(text, schema, source) if db.evidence]
+    concepts = np.full((len(databases), len(ruleset.concepts)), missing, dtype)
+    categories = np.zeros(len(databases), np.int64)
+    indices = {CONCEPT_PREDICATE: ruleset.concept_index, CATEGORY_PREDICATE: ruleset.category_index}
+    for row, db in enumerate(databases):
+        label = None
+        for (name, args), value in db.evidence.items():
+            if name == CATEGORY_PREDICATE and not value:
+                continue
+            index = indices[name].get(_unquoted(args[0]))
+            if index is None:
+                kind = "concept" if name == CONCEPT_PREDICATE else "category"
+                raise AgainError(f"{db.lines[name, args]}: unknown {kind} {short(_unquoted(args[0]))}")
+            if name == CONCEPT_PREDICATE:
+                concepts[row, index] = value
+            else:
+                label = index
         if label is None:
-            raise located(source, number, "expected one true label(...) atom in this database")
-        rows.append(row)
-        labels.append(label)
-        row, label = np.full(len(ruleset.concepts), missing, dtype), None
-
-    lines = text.removeprefix("\ufeff").splitlines()
-    for number, raw in enumerate(lines, start=1):
-        line = raw.split("//", 1)[0].strip() if '"' not in raw else raw.strip()
-        if not line:
-            continue
-        if line == "---":
-            finish(number)
-            continue
-        try:
-            formula = _FormulaParser(_tokenize(line)).parse()
-        except _ParseError as err:
-            raise located(source, number, str(err)) from None
-        negated = isinstance(formula, Not)
-        atom = formula.operand if negated else formula
-        if not isinstance(atom, Atom):
-            raise located(source, number, "expected a ground atom such as active(C) or !active(C)")
-        if atom.is_concept:
-            if atom.argument not in concept_index:
-                raise located(source, number, f"unknown concept {short(atom.argument)}")
-            row[concept_index[atom.argument]] = 0 if negated else 1
-        elif not negated:
-            if atom.argument not in category_index:
-                raise located(source, number, f"unknown category {short(atom.argument)}")
-            if label is not None:
-                raise located(source, number, "expected only one true label(...) atom per database")
-            label = category_index[atom.argument]
-    if label is not None or (row != missing).any():
-        finish(len(lines))
-    return np.stack(rows) if rows else np.zeros((0, len(ruleset.concepts)), dtype), np.asarray(labels, np.int64)
+            raise AgainError(f"{db.source}: expected one true label(...) atom in this database")
+        categories[row] = label
+    return concepts, categories
 
 
 def read_db(path: str | os.PathLike, ruleset: RuleSet, missing: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -4,14 +4,19 @@ Reading checks everything a user can get wrong and says where: ``file:line: what
 text that pracmln reads with the same meaning (weights as written, ``#fixweight``, ``#unique``).
 The grammar is found from the text: ``?x`` variables mean PRACGrammar (every other word is a
 constant), otherwise StandardGrammar (lower-case words are variables, the rest constants).
+:func:`statements` is the one reader of ``.mln`` text; :func:`parse_mln` builds an MLN from it and
+other schemas built on the engine (the AGAIN rule files) read their files through it too.
 """
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from again_mln.errors import AgainError, short
 from again_mln.mln.model import MLN, Database, Predicate, WeightedFormula, extend_domain
@@ -28,6 +33,37 @@ _DOMAIN = re.compile(r'^(\w+)\s*=\s*\{(.*)\}$')
 _DECLARATION = re.compile(r'^(\w+)\s*\(\s*(\w+\s*!?(?:\s*,\s*\w+\s*!?)*)\s*\)$')
 _PRAC_VARIABLE = re.compile(r'(?<![\w"])\?[A-Za-z_]')
 _QUANTIFIERS = {"EXIST": False, "EXISTS": False, "FORALL": True}
+#: Deepest nesting of parentheses, negations and quantifiers in one formula (the parser recurses).
+MAX_NESTING = 100
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A line that holds only a ``//`` comment (its text without the slashes)."""
+
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class DomainLine:
+    """``name = {A, B, ...}`` as written (values in order, repeats kept)."""
+
+    name: str
+    values: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """A predicate declaration such as ``Friends(person, person)``."""
+
+    predicate: Predicate
+    source: str
+
+
+Statement = Comment | DomainLine | Declaration | WeightedFormula
+"""What :func:`statements` yields; each carries ``source``, the ``file:line`` it came from."""
 
 
 class _Syntax(Exception):
@@ -51,30 +87,41 @@ class _FormulaParser:
     """Recursive descent with pracmln's precedence, loosest first: ``<=>``, ``=>``, then in
     StandardGrammar ``^`` before ``v`` (its grammar nests disjunctions inside conjunctions:
     ``a ^ b v c`` is ``a ^ (b v c)``), in PRACGrammar the usual ``v`` before ``^``; ``!`` binds
-    tightest (``_looser`` and ``_tighter`` are the two middle levels, per grammar)."""
+    tightest (``_looser`` and ``_tighter`` are the two middle levels, per grammar).
 
-    def __init__(self, text: str, grammar: str):
+    With ``explicit_mixing``, ``^`` and ``v`` in one chain without parentheses are refused: the
+    two grammars (and most readers) disagree on ``a ^ b v c``."""
+
+    def __init__(self, text: str, grammar: str, explicit_mixing: bool = False):
         self.tokens = _tokenize(text, grammar)
         self.grammar = grammar
+        self.explicit_mixing = explicit_mixing
         self.at = 0
+        self.depth = 0
+        self.bare_chain = False  # did the last _tighter() read an unparenthesised chain?
 
     def parse(self) -> Formula:
         if not self.tokens:
             raise _Syntax("empty formula")
         formula = self._equivalence()
         if self.at < len(self.tokens):
-            raise _Syntax(f"unexpected {short(self.tokens[self.at][1])} (unbalanced parentheses or a missing operator)")
+            token = self.tokens[self.at][1]
+            if token == ")":
+                raise _Syntax("unbalanced parentheses: unexpected ')'")
+            raise _Syntax(f"expected an operator or the end of the formula, got {short(token)}")
         return formula
 
     def _peek(self) -> str | None:
         return self.tokens[self.at][1] if self.at < len(self.tokens) else None
 
     def _take(self, expected: str | None = None) -> str:
-        if self.at >= len(self.tokens):
-            raise _Syntax(f"expected {expected!r} at the end" if expected else "the formula ends too early (unbalanced parentheses?)")
-        token = self.tokens[self.at][1]
+        token = self.tokens[self.at][1] if self.at < len(self.tokens) else None
         if expected is not None and token != expected:
-            raise _Syntax(f"expected {expected!r}, got {short(token)}")
+            problem = "unbalanced parentheses: " if expected == ")" else ""
+            got = "the end of the formula" if token is None else short(token)
+            raise _Syntax(f"{problem}expected {expected!r}, got {got}")
+        if token is None:
+            raise _Syntax("the formula ends too early (unbalanced parentheses?)")
         self.at += 1
         return token
 
@@ -93,35 +140,54 @@ class _FormulaParser:
         return left
 
     def _looser(self) -> Formula:
-        return self._nary("^", And, self._tighter) if self.grammar == "standard" else self._nary("v", Or, self._tighter)
-
-    def _tighter(self) -> Formula:
-        return self._nary("v", Or, self._negation) if self.grammar == "standard" else self._nary("^", And, self._negation)
-
-    def _nary(self, symbol: str, node: type, operand) -> Formula:
-        parts = [operand()]
+        symbol, node = ("^", And) if self.grammar == "standard" else ("v", Or)
+        parts, mixed = [self._tighter()], self.bare_chain
         while self._peek() == symbol:
             self._take()
-            parts.append(operand())
+            parts.append(self._tighter())
+            mixed = mixed or self.bare_chain
+        if mixed and len(parts) > 1 and self.explicit_mixing:
+            raise _Syntax("'^' and 'v' mixed without parentheses: pracmln reads a ^ b v c as a ^ (b v c), "
+                          "most readers as (a ^ b) v c; add parentheses")
+        return parts[0] if len(parts) == 1 else node(tuple(parts))
+
+    def _tighter(self) -> Formula:
+        symbol, node = ("v", Or) if self.grammar == "standard" else ("^", And)
+        parts = [self._negation()]
+        while self._peek() == symbol:
+            self._take()
+            parts.append(self._negation())
+        self.bare_chain = len(parts) > 1
         return parts[0] if len(parts) == 1 else node(tuple(parts))
 
     def _negation(self) -> Formula:
         if self._peek() == "!":
             self._take()
-            return Not(self._negation())
+            with self._nested():
+                return Not(self._negation())
         if self._peek() == "*":
             raise _Syntax("'*' (soft evidence in formulas) is not supported")
         return self._primary()
+
+    @contextlib.contextmanager
+    def _nested(self) -> Iterator[None]:
+        """One level deeper; refused past :data:`MAX_NESTING` before Python's recursion limit."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _Syntax(f"formula nested deeper than {MAX_NESTING} parentheses/negations")
+        yield
+        self.depth -= 1
 
     def _primary(self) -> Formula:
         token = self._peek()
         if token == "(":
             self._take()
-            inner = self._equivalence()
+            with self._nested():
+                inner = self._equivalence()
             self._take(")")
             return inner
         if token is None:
-            raise _Syntax("the formula ends too early")
+            raise _Syntax("expected an atom, got the end of the formula")
         if token in _QUANTIFIERS:
             self._take()
             names = [self._variable()]
@@ -129,7 +195,8 @@ class _FormulaParser:
                 self._take()
                 names.append(self._variable())
             self._take("(")
-            body = self._equivalence()
+            with self._nested():
+                body = self._equivalence()
             self._take(")")
             return Quantified(tuple(names), body, _QUANTIFIERS[token])
         kind, word = self.tokens[self.at]
@@ -173,10 +240,11 @@ class _FormulaParser:
         return Const(name)
 
 
-def parse_formula(text: str, grammar: str = "standard") -> Formula:
-    """One formula in pracmln syntax (``grammar``: ``standard`` or ``prac``)."""
+def parse_formula(text: str, grammar: str = "standard", explicit_mixing: bool = False) -> Formula:
+    """One formula in pracmln syntax (``grammar``: ``standard`` or ``prac``; ``explicit_mixing``:
+    refuse ``^`` and ``v`` mixed without parentheses)."""
     try:
-        return _FormulaParser(text, grammar).parse()
+        return _FormulaParser(text, grammar, explicit_mixing).parse()
     except _Syntax as err:
         raise AgainError(f"{short(text)}: {err}") from None
 
@@ -239,7 +307,8 @@ def _strip_comments(text: str) -> list[str]:
 
 
 def _split_values(text: str, where: str) -> list[str]:
-    values = [v.strip() for v in text.split(",")] if text.strip() else []
+    """The constants of ``A, "b, c", D`` (commas inside quotes are part of the name)."""
+    values = [v.strip() for v in re.split(r',(?=(?:[^"]*"[^"]*")*[^"]*$)', text)] if text.strip() else []
     for value in values:
         if not re.fullmatch(r'"[^"]*"|[^\s,(){}"=^]+', value):
             raise AgainError(f"{where}: {short(value)} is not a constant")
@@ -252,18 +321,19 @@ def detect_grammar(text: str) -> str:
     return "prac" if any(_PRAC_VARIABLE.search(re.sub(r'"[^"]*"', "", line)) for line in lines) else "standard"
 
 
-def parse_mln(text: str, source: str = "<string>", grammar: str = "auto", base: Path | None = None,
-              mln: MLN | None = None, _including: tuple[str, ...] = ()) -> MLN:
-    """An :class:`MLN` from pracmln ``.mln`` text; ``base`` is the folder ``#include`` reads from."""
-    if grammar == "auto":
-        grammar = detect_grammar(text)
-    if grammar not in ("standard", "prac"):
-        raise AgainError(f"unknown grammar {grammar!r}; expected auto, standard or prac")
-    mln = mln if mln is not None else MLN(grammar=grammar)
+def statements(text: str, source: str = "<string>", grammar: str = "standard", base: Path | None = None,
+               explicit_mixing: bool = False, _including: tuple[str, ...] = ()) -> Iterator[Statement]:
+    """The statements of ``.mln`` text in order, each checked for syntax and located
+    (``file:line``): whole-line comments, domain lines, predicate declarations and weighted
+    formulas (``#fixweight`` and ``#unique`` attached to the formula they precede; ``#include``
+    read in place, relative to ``base``). Meaning (types, domains) is the consumer's."""
     fixed_next, unique_next = False, ()
-    for number, line in enumerate(_strip_comments(text), 1):
+    raw_lines = text.removeprefix("\ufeff").split("\n")
+    for number, (raw, line) in enumerate(zip(raw_lines, _strip_comments("\n".join(raw_lines))), 1):
         where = f"{source}:{number}"
         if not line:
+            if raw.strip().startswith("//"):
+                yield Comment(raw.strip()[2:].strip(), where)
             continue
         if line.startswith("#"):
             directive = line.split()[0].split("{")[0]
@@ -275,58 +345,89 @@ def parse_mln(text: str, source: str = "<string>", grammar: str = "auto", base: 
                     raise AgainError(f"{where}: expected #unique{{+?a,+?b}}")
                 unique_next = tuple(v.strip().lstrip("+") for v in match.group(1).split(","))
             elif directive == "#include":
-                _include(line, where, base, mln, grammar, _including + (source,))
-            elif directive in ("#group", "#group."):
-                pass
+                yield from _include(line, where, base, grammar, explicit_mixing, _including + (source,))
             elif directive == "#fuzzy":
                 raise AgainError(f"{where}: #fuzzy predicates need pracmln's FuzzyLogic, which this engine does not "
                                  f"implement (binary logic only); use --engine pracmln")
-            else:
+            elif directive not in ("#group", "#group."):
                 raise AgainError(f"{where}: unknown directive {short(directive)}")
             continue
         domain = _DOMAIN.match(line)
         if domain is not None:
-            extend_domain(mln.domains.setdefault(domain.group(1), []), _split_values(domain.group(2), where))
+            yield DomainLine(domain.group(1), tuple(_split_values(domain.group(2), where)), where)
             continue
+        if re.match(r"^\w+\s*=\s*\{", line):
+            raise AgainError(f"{where}: expected a domain such as 'name = {{A, B}}', got {short(line)}")
         if line.startswith(("P(", "R(", "SE(", "$")):
             raise AgainError(f"{where}: probability constraints and $-variables are not supported")
         declaration = _DECLARATION.match(line) if not line.endswith(".") else None
         if declaration is not None:
-            _declare(mln, declaration, where)
+            yield Declaration(_predicate(declaration, where), where)
             continue
-        if line.endswith("."):
-            weight_text, body, weight = None, line[:-1], None
-        else:
-            weight_text, _, body = line.partition(" ")
-            try:
-                weight = _weight_value(weight_text)
-            except ValueError:
-                raise AgainError(f"{where}: expected a weight (a number or e.g. log(0.9)) before the formula, or a "
-                                 f"trailing '.' for a hard formula, got {short(weight_text)}") from None
-        try:
-            formula = _FormulaParser(body, grammar).parse()
-        except _Syntax as err:
-            raise AgainError(f"{where}: {err}") from None
-        entry = WeightedFormula(formula, weight, weight_text, fixed_next, unique_next, source=where)
-        mln.formulas.append(mln.check_formula(entry))
+        yield _weighted_formula(line, where, grammar, explicit_mixing, fixed_next, unique_next)
         fixed_next, unique_next = False, ()
+
+
+def _weighted_formula(line: str, where: str, grammar: str, explicit_mixing: bool, fixed: bool,
+                      unique: tuple[str, ...]) -> WeightedFormula:
+    """A formula line: ``weight formula`` or ``formula.`` (hard)."""
+    weight_text, _, body = line.partition(" ")
+    if line.endswith("."):
+        if body and _is_weight(weight_text):
+            raise AgainError(f"{where}: expected either a weight or a trailing '.' (hard formula), not both")
+        weight_text, body, weight = None, line[:-1], None
+    else:
+        try:
+            weight = _weight_value(weight_text)
+        except ValueError:
+            raise AgainError(f"{where}: expected a weight (a number or e.g. log(0.9)) before the formula, or a "
+                             f"trailing '.' for a hard formula, got {short(weight_text)}") from None
+    try:
+        formula = _FormulaParser(body, grammar, explicit_mixing).parse()
+    except _Syntax as err:
+        raise AgainError(f"{where}: {err}") from None
+    return WeightedFormula(formula, weight, weight_text, fixed, unique, source=where)
+
+
+def _is_weight(text: str) -> bool:
+    try:
+        _weight_value(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_mln(text: str, source: str = "<string>", grammar: str = "auto", base: Path | None = None) -> MLN:
+    """An :class:`MLN` from pracmln ``.mln`` text; ``base`` is the folder ``#include`` reads from."""
+    if grammar == "auto":
+        grammar = detect_grammar(text)
+    if grammar not in ("standard", "prac"):
+        raise AgainError(f"unknown grammar {grammar!r}; expected auto, standard or prac")
+    mln = MLN(grammar=grammar)
+    for item in statements(text, source, grammar, base):
+        if isinstance(item, DomainLine):
+            extend_domain(mln.domains.setdefault(item.name, []), list(item.values))
+        elif isinstance(item, Declaration):
+            known = mln.predicates.get(item.predicate.name)
+            if known is not None and known != item.predicate:
+                raise AgainError(f"{item.source}: {item.predicate.name} is declared twice, differently")
+            mln.predicates[item.predicate.name] = item.predicate
+        elif isinstance(item, WeightedFormula):
+            mln.formulas.append(mln.check_formula(item))
     return mln
 
 
-def _declare(mln: MLN, match: re.Match, where: str) -> None:
+def _predicate(match: re.Match, where: str) -> Predicate:
     name = match.group(1)
     arguments = [a.strip().replace(" ", "") for a in match.group(2).split(",")]
     functional = [i for i, a in enumerate(arguments) if a.endswith("!")]
     if len(functional) > 1:
         raise AgainError(f"{where}: {name} marks more than one argument functional ('!')")
-    predicate = Predicate(name, tuple(a.rstrip("!") for a in arguments), functional[0] if functional else None)
-    known = mln.predicates.get(name)
-    if known is not None and known != predicate:
-        raise AgainError(f"{where}: {name} is declared twice, differently")
-    mln.predicates[name] = predicate
+    return Predicate(name, tuple(a.rstrip("!") for a in arguments), functional[0] if functional else None)
 
 
-def _include(line: str, where: str, base: Path | None, mln: MLN, grammar: str, including: tuple[str, ...]) -> None:
+def _include(line: str, where: str, base: Path | None, grammar: str, explicit_mixing: bool,
+             including: tuple[str, ...]) -> Iterator[Statement]:
     match = re.fullmatch(r'#include\s+(?:"([^"]+)"|<([^>]+)>|(\S+))', line)
     if match is None:
         raise AgainError(f"{where}: expected #include \"file.mln\"")
@@ -338,7 +439,7 @@ def _include(line: str, where: str, base: Path | None, mln: MLN, grammar: str, i
         text = path.read_text()
     except OSError as err:
         raise AgainError(f"{where}: cannot include {name}: {err.strerror or err}") from None
-    parse_mln(text, str(path), grammar, path.parent, mln, including)
+    yield from statements(text, str(path), grammar, path.parent, explicit_mixing, including)
 
 
 def read_mln(path: str | os.PathLike, grammar: str = "auto") -> MLN:
