@@ -15,6 +15,8 @@ from again_mln.errors import AgainError
 #: Strategies whose interventions are hard 0/1 concepts; ``marginal`` returns probabilities.
 HARD_STRATEGIES: tuple[str, ...] = ("switch", "iterate", "map")
 STRATEGIES: tuple[str, ...] = HARD_STRATEGIES + ("marginal",)
+#: Strategies that read the intervention switch's candidates (its tables are built with the rectifier).
+SWITCH_STRATEGIES: tuple[str, ...] = ("switch", "iterate")
 #: Rows per chunk: large enough that per-call overheads vanish, small enough that one chunk's
 #: working tensors stay near 100 MB at CUB scale (about 13 kB per explanation with ``switch``).
 DEFAULT_CHUNK_ROWS = 8_192

@@ -27,8 +27,10 @@ from tqdm import tqdm
 from again_mln.evaluation.attacks import (EPSILONS, AttackConfig, adversarial_perturbation, attack_dataset, attack_summary,
                                           input_bounds)
 from again_mln.choices import EVALUATION_DATASETS, check_detectors
-from again_mln.again.detection import s_max
-from again_mln.again.detectors import AUTO, AUTO_CORRUPTION, CalibratedDetector, fixed_detector, select_detectors
+from again_mln.again.compiled import CompiledRules
+from again_mln.again.rectifier import Rectifier
+from again_mln.again.selection import AUTO_CORRUPTION, select_detectors
+from again_mln.choices import AUTO, HARD_STRATEGIES, STRATEGIES
 from again_mln.datasets import DataConfig, load_dataset
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
@@ -36,12 +38,12 @@ from again_mln.devices import describe_machine, resolve_device
 from again_mln.again.graph import FactorGraph
 from again_mln.again.learning import learn_weights
 from again_mln.again.logic import RuleSet
-from again_mln.evaluation.metrics import auroc, e_acc, identification_rate, ir_at_sr, ir_changed, lsm, p_acc, roc_on_grid
+from again_mln.again.calibration import auroc
+from again_mln.evaluation.metrics import e_acc, identification_rate, ir_at_sr, ir_changed, lsm, p_acc, roc_on_grid
 from again_mln.models.bridge import RectifiedConceptModel
 from again_mln.models.cbm import ConceptModel, Encoding
 from again_mln.models.factory import ModelConfig, build_model
 from again_mln.models.training import TrainConfig, fit
-from again_mln.again.rectification import HARD_STRATEGIES, STRATEGIES
 from again_mln.rulegen.registry import build_rules
 from again_mln.validation import binarize
 
@@ -148,9 +150,9 @@ class Setup:
     test: ConceptDataset
     rules: RuleSet  # as built (prior weights)
     learned: RuleSet  # with the weights the graph uses
-    graph: FactorGraph
+    compiled: CompiledRules
     models: dict[str, ConceptModel]
-    detectors: dict[str, CalibratedDetector]
+    detectors: dict[str, Rectifier]
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -218,8 +220,8 @@ def prepare(config: EvaluationConfig, seed: int, device: torch.device, log: Log 
         f"{train.n_concepts} concepts, {train.n_categories} categories")
     rules = dataset_rules(config.dataset, config.n_train, seed)
     learned = weighted_rules(config.dataset, rules, train, device)
-    graph = FactorGraph(learned, device=device)
-    s_max(graph)  # compiled once per repeat
+    compiled = CompiledRules(FactorGraph(learned, device=device))
+    compiled.s_max  # solved once per repeat
     say(f"rules     {len(rules.rules)} rules; weights "
         f"{'learned (exact CLL, Gaussian prior sd %g)' % PRIOR_STDEV if learned is not rules else 'from the prior'}")
     models = {"cbm": train_concept_model("cbm", train, config, seed, device)}
@@ -232,21 +234,23 @@ def prepare(config: EvaluationConfig, seed: int, device: torch.device, log: Log 
         say(f"cem       trained {config.epochs} epochs: {_accuracy_line(models['cem'], test, device)}")
     info: dict[str, Any] = {"seed": seed, "accuracy": {key: _accuracies(model, test, device)
                                                        for key, model in models.items()}}
-    detectors = choose_detectors(config, graph, models["cbm"], val, seed, device, info, say)
+    detectors = choose_detectors(config, compiled, models["cbm"], val, seed, device, info, say)
     info["setup_seconds"] = time.perf_counter() - start
-    return Setup(seed, train, val, test, rules, learned, graph, models, detectors, info)
+    return Setup(seed, train, val, test, rules, learned, compiled, models, detectors, info)
 
 
-def choose_detectors(config: EvaluationConfig, graph: FactorGraph, model: ConceptModel, val: ConceptDataset,
-                     seed: int, device: torch.device, info: dict[str, Any], say: Log) -> dict[str, CalibratedDetector]:
-    """The detectors to evaluate, calibrated on the CBM's clean validation explanations
-    (:func:`again_mln.again.detectors.select_detectors`, which also resolves ``auto``). Without a
+def choose_detectors(config: EvaluationConfig, compiled: CompiledRules, model: ConceptModel, val: ConceptDataset,
+                     seed: int, device: torch.device, info: dict[str, Any], say: Log) -> dict[str, Rectifier]:
+    """The detectors to evaluate, as rectifiers calibrated on the CBM's clean validation explanations
+    (:func:`again_mln.again.selection.select_detectors`, which also resolves ``auto``). Without a
     target SR only the paper's at the fixed d."""
+    strategy = (config.strategies or ("switch",))[0]
     if config.target_sr is None:
         info["thresholds"] = {"paper": config.threshold}
-        return {"paper": fixed_detector(graph, config.threshold)}
+        return {"paper": Rectifier(compiled, strategy, "paper", threshold=config.threshold)}
     probs, categories = (torch.from_numpy(a) for a in _predict(model, val.x, device))
-    selection = select_detectors(config.detectors, graph, probs, categories, config.target_sr, seed=seed)
+    selection = select_detectors(config.detectors, compiled, probs, categories, config.target_sr, seed=seed,
+                                 strategy=strategy)
     info.update(validation_auroc=selection.validation_auroc, validation_sr=selection.validation_sr)
     if selection.auto is not None:
         info["auto"] = selection.auto
@@ -260,12 +264,12 @@ def choose_detectors(config: EvaluationConfig, graph: FactorGraph, model: Concep
     return selection.detectors
 
 
-def _cutoff_summary(detector: CalibratedDetector) -> float | list[float]:
+def _cutoff_summary(detector: Rectifier) -> float | list[float]:
     """The paper's d, one shared cutoff, or the per-category cutoffs (JSON-ready)."""
     cutoffs = detector.cutoffs.tolist()
     if len(set(cutoffs)) > 1:
         return cutoffs
-    return math.exp(min(cutoffs[0], 0.0)) if detector.name == "paper" else cutoffs[0]
+    return math.exp(min(cutoffs[0], 0.0)) if detector.detector == "paper" else cutoffs[0]
 
 
 def _accuracies(model: ConceptModel, data: ConceptDataset, device: torch.device) -> dict[str, float]:
@@ -291,7 +295,7 @@ def _predict(model: ConceptModel, x: torch.Tensor, device: torch.device, batch_s
 
 # ------------------------------------------------------------------------------ measuring
 def measure(setup: Setup, model_key: str, data: ConceptDataset, encodings: list[Encoding], strategies: tuple[str, ...],
-            detector: CalibratedDetector | None, batch_size: int
+            detector: Rectifier | None, batch_size: int
             ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
     """Metrics of the plain model and of each rectification strategy on ``data`` (the test split
     with its inputs replaced), whose network ``encodings`` are given: ``{"plain": {...},
@@ -299,13 +303,14 @@ def measure(setup: Setup, model_key: str, data: ConceptDataset, encodings: list[
     last strategy; detection is the same for all)."""
     results: dict[str, dict[str, float]] = {}
     out: dict[str, np.ndarray] = {}
+    rectifier = detector or Rectifier(setup.compiled, strategies[0] if strategies else "switch")
     for strategy in strategies or ("switch",):
-        out = RectifiedConceptModel(setup.models[model_key], setup.graph, strategy, detector=detector).predict(
-            data, batch_size, encodings)
+        bridge = RectifiedConceptModel(setup.models[model_key], rectifier.with_strategy(strategy))
+        out = bridge.predict(data, batch_size, encodings)
         if not results:
-            results["plain"] = _scores(setup.graph, out["concepts"], out["categories"], out)
+            results["plain"] = _scores(setup.compiled.graph, out["concepts"], out["categories"], out)
         if strategies:
-            results[strategy] = _scores(setup.graph, out["rectified_concepts"], out["rectified_categories"], out)
+            results[strategy] = _scores(setup.compiled.graph, out["rectified_concepts"], out["rectified_categories"], out)
     return results, out
 
 
@@ -350,18 +355,19 @@ def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: L
                disable=not progress, leave=False)
     for key, label, strategies in attacked:
         clean_probs = _predict(setup.models[key], setup.test.x, device)[0]
-        detectors: dict[str | None, CalibratedDetector | None] = dict(setup.detectors) if strategies else {None: None}
+        detectors: dict[str | None, Rectifier | None] = dict(setup.detectors) if strategies else {None: None}
         clean_scores: dict[str | None, np.ndarray] = {}
         for number, (condition, attack, eps) in enumerate(conditions):
             extra: dict[str, Any] = {}
             x = setup.test.x
             if attack is not None:
                 result = attack_dataset(setup.models[key], setup.test, attack, bounds, seed=seed * 1000 + number,
-                                        graph=setup.graph, batch_size=config.batch_size, device=device)
+                                        graph=setup.compiled.graph, batch_size=config.batch_size, device=device)
                 x = result.x
                 extra = attack_summary(clean_probs, _predict(setup.models[key], x, device)[0], result)
             data = dataclasses.replace(setup.test, x=x.cpu())
-            encodings = RectifiedConceptModel(setup.models[key], setup.graph).encode_split(data, config.batch_size)
+            encodings = RectifiedConceptModel(setup.models[key], Rectifier(setup.compiled, "map")).encode_split(
+                data, config.batch_size)
             for order, (name, detector) in enumerate(detectors.items()):
                 scores, out = measure(setup, key, data, encodings, strategies, detector, config.batch_size)
                 where = {"condition": condition, "attack": attack.name if attack else "none", "eps": eps}
