@@ -23,6 +23,7 @@ from again_mln.again.detection import SCORES
 from again_mln.again.graph import FactorGraph
 from again_mln.again.logic import RuleSet
 from again_mln.again.rectification import RectifyResult, repair
+from again_mln.again.switch import check_switch_size
 from again_mln.choices import STRATEGIES, SWITCH_STRATEGIES, check_detectors
 from again_mln.errors import AgainError
 from again_mln.validation import binarize, check_choice, check_probabilities
@@ -40,6 +41,14 @@ def check_options(strategy: str, detector: str, lam: float, threshold: float, ta
         raise AgainError(f"detection threshold d must lie in [0, 1], got {threshold}")
     if target_sr is not None and not 0.0 < target_sr < 1.0:
         raise AgainError(f"target SR must lie in (0, 1), got {target_sr}")
+
+
+def check_strategy(graph: FactorGraph, strategy: str) -> None:
+    """Whether ``strategy`` can repair with these rules: the switch's tables must fit (checked
+    before anything is allocated; :func:`again_mln.again.switch.check_switch_size`)."""
+    check_choice(strategy, STRATEGIES, "strategy")
+    if strategy in SWITCH_STRATEGIES:
+        check_switch_size(graph)
 
 
 def paper_cutoff(threshold: float) -> float:

@@ -35,12 +35,13 @@ from again_mln.cli.options import device_option, lam_option, quiet_option, thres
 def rectify_command(preds, mln_path, categories_path, output, threshold, detector_path, strategy, lam, device, logits,
                     concept_names, chunk_size, no_cache, quiet):
     """Detect explanations in PREDS that break the rules and rectify them."""
-    from again_mln.again.rectifier import Rectifier
+    from again_mln.again.rectifier import Rectifier, check_strategy
     from again_mln.again.streaming import rectify_to_file
     from again_mln.io.cache import compiled_rules
     from again_mln.io.inputs import open_predictions
 
-    compiled, cached = compiled_rules(mln_path, device, use_cache=not no_cache)
+    compiled, cached = compiled_rules(mln_path, device, use_cache=not no_cache,
+                                      check=lambda graph: check_strategy(graph, strategy))  # before S_max is solved
     graph, ruleset = compiled.graph, compiled.graph.ruleset
     rectifier = (Rectifier.load(detector_path, compiled, strategy) if detector_path
                  else Rectifier(compiled, strategy, "paper", lam, threshold))

@@ -19,6 +19,7 @@ import pickle
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -116,9 +117,10 @@ def _store(entry: Path, key: str, compiled: CompiledRules) -> None:
         pass
 
 
-def compiled_rules(mln_path: str | os.PathLike, device: str | torch.device | None = "auto",
-                   use_cache: bool = True) -> tuple[CompiledRules, bool]:
-    """The compiled rules of a rule file with S_max solved, and whether they came from the cache."""
+def compiled_rules(mln_path: str | os.PathLike, device: str | torch.device | None = "auto", use_cache: bool = True,
+                   check: Callable[[FactorGraph], None] | None = None) -> tuple[CompiledRules, bool]:
+    """The compiled rules of a rule file with S_max solved, and whether they came from the cache.
+    ``check`` sees the graph before S_max is solved (a refusal costs no inference)."""
     path = Path(mln_path)
     try:
         text = path.read_bytes()
@@ -133,8 +135,13 @@ def compiled_rules(mln_path: str | os.PathLike, device: str | torch.device | Non
     if use_cache:
         compiled = _load(entry, key)
         if compiled is not None:
+            if check is not None:
+                check(compiled.graph)
             return compiled, True
-    compiled = CompiledRules(FactorGraph(read_mln(path), device=device))
+    graph = FactorGraph(read_mln(path), device=device)
+    if check is not None:
+        check(graph)
+    compiled = CompiledRules(graph)
     compiled.s_max  # solved once, stored with the tables
     if use_cache:
         _store(entry, key, compiled)
