@@ -26,6 +26,18 @@ from again_mln.again.logic import Atom, Rule, RuleSet
 #: Largest number of entries of the padded factor truth tables ``(K or 1, F, 2**R)``; one wide rule
 #: pads every factor to its width, so the size is checked before anything is allocated.
 MAX_FACTOR_TABLE_ENTRIES = 2**27
+#: Where probabilities are read (log Z while learning, conditional queries) a hard rule weighs at
+#: least this: a world that breaks one keeps e^-40 of its mass, below double round-off of the
+#: probabilities (pracmln gives it none).
+PROBABILITY_HARD_FLOOR = 40.0
+
+
+def hard_rule_weight(ruleset: RuleSet, floor: float = 0.0) -> float:
+    """The one definition of a hard rule's finite weight: more than all soft weights together
+    (1 + sum |w|), so that breaking it is always worse than breaking every soft rule, and at least
+    ``floor`` (:data:`PROBABILITY_HARD_FLOOR` where probabilities are read); finite, so log Z is
+    well defined."""
+    return max(float(floor), 1.0 + sum(abs(r.weight) for r in ruleset.rules if not r.hard))
 
 @dataclass(frozen=True)
 class _ReducedRule:
@@ -87,10 +99,8 @@ class FactorGraph(nn.Module):
         self.ruleset = ruleset
         self.num_concepts = len(ruleset.concepts)
         self.num_categories = len(ruleset.categories)
-        soft = [abs(r.weight) for r in ruleset.rules if not r.hard]
-        #: Hard rules get a weight larger than all soft weights together, so that breaking one is
-        #: always worse than breaking every soft rule; it stays finite so log Z is well defined.
-        self.hard_weight = float(hard_weight if hard_weight is not None else 1.0 + sum(soft))
+        #: the weight of every hard rule (:func:`hard_rule_weight` unless given)
+        self.hard_weight = float(hard_rule_weight(ruleset) if hard_weight is None else hard_weight)
         self._compile([_reduce(r, ruleset.concept_index, ruleset.category_index) for r in ruleset.rules])
         weights = torch.tensor([self.hard_weight if r.hard else r.weight for r in ruleset.rules], dtype=torch.float32)
         self.weight = nn.Parameter(weights, requires_grad=False)
