@@ -40,10 +40,10 @@ from again_mln.again.learning import learn_weights
 from again_mln.again.logic import RuleSet
 from again_mln.again.calibration import auroc
 from again_mln.evaluation.metrics import e_acc, identification_rate, ir_at_sr, ir_changed, lsm, p_acc, roc_on_grid
-from again_mln.models.bridge import RectifiedConceptModel
+from again_mln.models.bridge import RectifiedConceptModel, encode_batches
 from again_mln.models.cbm import ConceptModel, Encoding
 from again_mln.models.factory import ModelConfig, build_model
-from again_mln.models.training import TrainConfig, fit
+from again_mln.models.training import TrainConfig, fit, predict
 from again_mln.rulegen.registry import build_rules
 from again_mln.validation import binarize
 
@@ -248,7 +248,7 @@ def choose_detectors(config: EvaluationConfig, compiled: CompiledRules, model: C
     if config.target_sr is None:
         info["thresholds"] = {"paper": config.threshold}
         return {"paper": Rectifier(compiled, strategy, "paper", threshold=config.threshold)}
-    probs, categories = (torch.from_numpy(a) for a in _predict(model, val.x, device))
+    probs, categories = (torch.from_numpy(a) for a in _predict(model, val, device))
     selection = select_detectors(config.detectors, compiled, probs, categories, config.target_sr, seed=seed,
                                  strategy=strategy)
     info.update(validation_auroc=selection.validation_auroc, validation_sr=selection.validation_sr)
@@ -273,24 +273,21 @@ def _cutoff_summary(detector: Rectifier) -> float | list[float]:
 
 
 def _accuracies(model: ConceptModel, data: ConceptDataset, device: torch.device) -> dict[str, float]:
-    probs, categories = _predict(model, data.x, device)
+    probs, categories = _predict(model, data, device)
     return {"concept": e_acc(probs, data.concepts), "category": p_acc(categories, data.categories)}
 
 
 def _accuracy_line(model: ConceptModel, data: ConceptDataset, device: torch.device) -> str:
-    probs, categories = _predict(model, data.x, device)
+    probs, categories = _predict(model, data, device)
     return (f"test concept accuracy {100 * e_acc(probs, data.concepts):.1f}%, "
             f"category accuracy {100 * p_acc(categories, data.categories):.1f}%")
 
 
-@torch.no_grad()
-def _predict(model: ConceptModel, x: torch.Tensor, device: torch.device, batch_size: int = 512
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Concept probabilities (N, M) and predicted category ids (N,) of ``model`` on inputs ``x``."""
-    model.to(device).eval()
-    parts = [model(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
-    probs = torch.sigmoid(torch.cat([c for c, _ in parts]))
-    return probs.cpu().numpy(), torch.cat([y for _, y in parts]).argmax(1).cpu().numpy()
+def _predict(model: ConceptModel, data: ConceptDataset, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Concept probabilities (N, M) and predicted category ids (N,) of ``model`` on ``data``
+    (:func:`again_mln.models.training.predict`, batched)."""
+    arrays = predict(model, data, device=device)
+    return arrays["concepts"], arrays["categories"].argmax(1)
 
 
 # ------------------------------------------------------------------------------ measuring
@@ -354,7 +351,7 @@ def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: L
     bar = tqdm(total=len(attacked) * len(conditions), desc=f"evaluate {config.dataset} seed {seed}",
                disable=not progress, leave=False)
     for key, label, strategies in attacked:
-        clean_probs = _predict(setup.models[key], setup.test.x, device)[0]
+        clean_probs = _predict(setup.models[key], setup.test, device)[0]
         detectors: dict[str | None, Rectifier | None] = dict(setup.detectors) if strategies else {None: None}
         clean_scores: dict[str | None, np.ndarray] = {}
         for number, (condition, attack, eps) in enumerate(conditions):
@@ -364,10 +361,10 @@ def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: L
                 result = attack_dataset(setup.models[key], setup.test, attack, bounds, seed=seed * 1000 + number,
                                         graph=setup.compiled.graph, batch_size=config.batch_size, device=device)
                 x = result.x
-                extra = attack_summary(clean_probs, _predict(setup.models[key], x, device)[0], result)
+                extra = attack_summary(clean_probs, _predict(setup.models[key], dataclasses.replace(setup.test, x=x),
+                                                             device)[0], result)
             data = dataclasses.replace(setup.test, x=x.cpu())
-            encodings = RectifiedConceptModel(setup.models[key], Rectifier(setup.compiled, "map")).encode_split(
-                data, config.batch_size)
+            encodings = encode_batches(setup.models[key].to(device).eval(), data, config.batch_size, device)
             for order, (name, detector) in enumerate(detectors.items()):
                 scores, out = measure(setup, key, data, encodings, strategies, detector, config.batch_size)
                 where = {"condition": condition, "attack": attack.name if attack else "none", "eps": eps}

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
+from again_mln.again.graph import FactorGraph
 from again_mln.again.rectifier import Rectifier
 from again_mln.models.cbm import ConceptModel, Encoding
 
@@ -26,6 +27,12 @@ class RectifiedOutput(NamedTuple):
     mask: Tensor  # (N, M) bool, the intervened concepts
     flagged: Tensor  # (N,) bool, explanations that failed detection
     rectified_logits: Tensor  # (N, K) the category head on the rectified concepts
+
+
+@torch.no_grad()
+def encode_batches(model: ConceptModel, data: ConceptDataset, batch_size: int, device: torch.device) -> list[Encoding]:
+    """``model``'s encodings of ``data``, batch by batch: what several rectifiers of one input share."""
+    return [model.encode(x.to(device)) for x, _, _ in data.batches(batch_size)]
 
 
 class RectifiedConceptModel(nn.Module):
@@ -45,17 +52,12 @@ class RectifiedConceptModel(nn.Module):
         self.rectifier = rectifier
 
     @property
-    def graph(self):
+    def graph(self) -> FactorGraph:
         return self.rectifier.graph
 
     @torch.no_grad()
     def forward(self, x: Tensor) -> RectifiedOutput:
         return self.rectify_encoding(self.model.encode(x.to(self.graph.device)))
-
-    @torch.no_grad()
-    def encode_split(self, data: ConceptDataset, batch_size: int = 512) -> list[Encoding]:
-        """The network's encodings of a split, batch by batch, for :meth:`predict` to reuse."""
-        return [self.model.encode(x.to(self.graph.device)) for x, _, _ in data.batches(batch_size)]
 
     @torch.no_grad()
     def rectify_encoding(self, encoding: Encoding) -> RectifiedOutput:
@@ -71,7 +73,7 @@ class RectifiedConceptModel(nn.Module):
         """The bridge over a whole split, as numpy arrays for the evaluation: the keys of
         :func:`again_mln.models.training.predict` plus ``rectified_concepts``,
         ``rectified_categories`` (probabilities), ``mask`` and ``flagged``. ``encodings`` (of
-        :meth:`encode_split`) spare the network when several strategies or detectors see one input."""
+        :func:`encode_batches`) spare the network when several strategies or detectors see one input."""
         parts = ([self(x) for x, _, _ in data.batches(batch_size)] if encodings is None
                  else [self.rectify_encoding(e) for e in encodings])
 
