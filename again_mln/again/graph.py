@@ -244,6 +244,13 @@ class FactorGraph(nn.Module):
             codes += (cT << j).index_select(0, self.factor_variables[:, j])
         return codes
 
+    def factor_codes_at(self, concepts: torch.Tensor, num_samples: int, factor: torch.Tensor,
+                        sample: torch.Tensor) -> torch.Tensor:
+        """The codes of factors ``factor`` (P,) in samples ``sample`` (P,) of flat concept-major
+        concepts (M*N,): :meth:`factor_codes` for a few (factor, sample) pairs (``iterate``)."""
+        scope = self.factor_variables.index_select(0, factor)  # (P, R)
+        return sum(concepts.index_select(0, scope[:, j] * num_samples + sample) << j for j in range(self.max_arity))
+
     def lookup(self, table: torch.Tensor, columns: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """table[k(y_n), rows[f], columns[f, n]] for factor tables (Kf, F+1, W): (len(rows), N).
 

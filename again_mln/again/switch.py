@@ -410,8 +410,7 @@ class CandidateTable:
         rule_keys = rule_keys.index_select(0, _first_of_each(rule_keys, self.rule_scratch)[0])
         rule = rule_keys // N
         rule_sample = rule_keys - rule * N
-        codes = sum(batch.concepts.index_select(0, switch.variables[j].index_select(0, rule) * N + rule_sample) << j
-                    for j in range(R))
+        codes = graph.factor_codes_at(batch.concepts, N, rule, rule_sample)
         batch.codes.index_copy_(0, rule_keys, codes)
         truth = graph.factor_truth
         row = switch._row(rule, batch.y.index_select(0, rule_sample) if len(truth) > 1 else None, truth.shape)
