@@ -1,8 +1,8 @@
 """The network's confidence as unary evidence of the rules' queries, and the two queries that use
 it (docs/method.md, "Inference"): the MAP assignment and the posterior marginals under
 exp(S(c, y) + lam * sum_m log p_m(c_m)). One definition of the evidence term, so that the ``map``
-and ``marginal`` repairs, the ``map-gap`` and ``confidence`` detectors and the intervention
-policies weigh the network the same way.
+and ``marginal`` repairs, the ``map-gap`` detector and the intervention policies weigh the network
+the same way.
 """
 from __future__ import annotations
 
