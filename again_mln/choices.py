@@ -1,9 +1,8 @@
 """The closed sets of names the library accepts, and the defaults the command line shows.
 
 They are defined here, in a module that imports nothing heavy, so that the command line can declare
-its options and print ``--help`` without loading torch. Each module that owns a set re-exports
-it under its usual name (``again_mln.again.rectification.STRATEGIES`` is :data:`STRATEGIES`), and checks
-values against it as before.
+its options and print ``--help`` without loading torch. The library imports each set from here
+and checks values against it (one check per set, e.g. :func:`check_detectors`).
 """
 from __future__ import annotations
 
@@ -11,15 +10,17 @@ from typing import Sequence
 
 from again_mln.errors import AgainError
 
-# rectification (again_mln.again.rectification, again_mln.again.streaming)
+# rectification (again_mln.again.rectifier, again_mln.again.rectification)
 #: Strategies whose interventions are hard 0/1 concepts; ``marginal`` returns probabilities.
 HARD_STRATEGIES: tuple[str, ...] = ("switch", "iterate", "map")
 STRATEGIES: tuple[str, ...] = HARD_STRATEGIES + ("marginal",)
+#: Strategies that read the intervention switch's candidates (its tables are built with the rectifier).
+SWITCH_STRATEGIES: tuple[str, ...] = ("switch", "iterate")
 #: Rows per chunk: large enough that per-call overheads vanish, small enough that one chunk's
 #: working tensors stay near 100 MB at CUB scale (about 13 kB per explanation with ``switch``).
 DEFAULT_CHUNK_ROWS = 8_192
 
-# detection (again_mln.again.detectors)
+# detection (again_mln.again.rectifier, again_mln.again.selection)
 DETECTORS: tuple[str, ...] = ("paper", "per-category", "confidence", "map-gap", "weighted-damage")
 #: stands for the detector ``auto_pick`` chooses by validation AUROC against a synthetic corruption
 AUTO = "auto"

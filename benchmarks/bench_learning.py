@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from again_mln.again.detection import detect, s_max
+from again_mln.again.rectifier import Rectifier
 from again_mln.devices import describe_machine
 from again_mln.again.graph import FactorGraph
 from again_mln.again.learning import learn_weights
@@ -49,7 +49,7 @@ def exact_sample(ruleset: RuleSet, n: int, seed: int = 0) -> tuple[np.ndarray, n
     M, K = len(ruleset.concepts), len(ruleset.categories)
     assignments = (torch.arange(2**M)[:, None] >> torch.arange(M)) & 1
     with torch.no_grad():
-        scores = torch.cat([graph.score_all_categories(chunk) for chunk in assignments.split(2**16)])  # (2^M, K)
+        scores = torch.stack([graph.score(assignments, torch.full((len(assignments),), k)) for k in range(K)], 1)  # (2^M, K)
     generator = torch.Generator().manual_seed(seed)
     y = torch.randint(K, (n,), generator=generator)
     counts = torch.bincount(y, minlength=K)
@@ -120,10 +120,9 @@ def bench_scale(name: str, samples: int, limit: float, lines: list[str]) -> None
                          f"native is ~{full / native[method]:.0f}x faster; pracmln finishes ~{int(n1 + (600 - t1) / per_sample)} samples in 10 min |")
             print(lines[-1], flush=True)
     # one conditional query: P(c | y) of one explanation
-    graph = FactorGraph(ruleset)
-    s_max(graph)
+    rectifier = Rectifier(FactorGraph(ruleset), "map")  # solves S_max
     start = time.perf_counter()
-    detect(graph, torch.as_tensor(concepts, dtype=torch.float32), torch.as_tensor(categories))
+    rectifier.detect(torch.as_tensor(concepts, dtype=torch.float32), torch.as_tensor(categories))
     batch = time.perf_counter() - start
     query = pracmln_seconds("query", ruleset, concepts[:1], categories[:1], "cll", limit)
     query_text = f"{query:.2f} s" if query is not None else f"> {limit:.0f} s"

@@ -1,5 +1,5 @@
 """The `map` strategy on the CUB rules: the exact MAP kernel alone (``inference.map_assignment``
-with the network's evidence) and ``rectify(..., "map")`` (detection + map + rescoring), per batch
+with the network's evidence) and ``Rectifier(..., "map").rectify`` (detection + map + rescoring), per batch
 size, random inputs (every explanation flagged at d = 0.9). Reports wall and process CPU time
 (the CPU time is the fairer figure on a shared machine).
 
@@ -13,11 +13,11 @@ import time
 
 import torch
 
-from again_mln.again.detection import s_max
 from again_mln.devices import describe_machine
 from again_mln.again.graph import FactorGraph
 from again_mln.mln.inference import map_assignment
-from again_mln.again.rectification import network_evidence, rectify
+from again_mln.again.evidence import network_evidence
+from again_mln.again.rectifier import Rectifier
 from again_mln.rulegen.cub import build_cub_rules
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     graph = FactorGraph(build_cub_rules(), device="cpu")
-    s_max(graph)
+    rectifier = Rectifier(graph, "map", threshold=0.9)  # solves S_max
     view = graph.factor_view()
     generator = torch.Generator().manual_seed(0)
     print(f"CUB rules: {graph}; {describe_machine()}, load average {os.getloadavg()[0]:.1f}\n")
@@ -53,7 +53,7 @@ def main() -> None:
         categories = torch.randint(0, graph.num_categories, (batch,), generator=generator)
         evidence = network_evidence(probs, 1.0)
         kernel = _best(lambda: map_assignment(view, categories, evidence), args.repeats)
-        full = _best(lambda: rectify(graph, probs, categories, "map", 0.9), args.repeats)
+        full = _best(lambda: rectifier.rectify(probs, categories), args.repeats)
         print(f"| {batch:,} | {1000 * kernel[0]:.1f} ({1000 * kernel[1]:.1f}) | {batch / kernel[0]:,.0f} | "
               f"{1000 * full[0]:.1f} ({1000 * full[1]:.1f}) | {batch / full[0]:,.0f} |")
 

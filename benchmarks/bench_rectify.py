@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from realistic import likely_concepts, realistic_batch
 
-from again_mln.again.detection import detect, s_max
+from again_mln.again.compiled import CompiledRules
 from again_mln.devices import describe_machine
 from again_mln.again.graph import FactorGraph
 from again_mln.mln.inference.planner import structure
-from again_mln.again.rectification import STRATEGIES, rectify
+from again_mln.again.rectifier import Rectifier
+from again_mln.choices import STRATEGIES
 from again_mln.rulegen.cub import build_cub_rules
 from again_mln.again.synthetic import random_ruleset
 
@@ -60,7 +61,8 @@ def main() -> None:
     graph = FactorGraph(ruleset, device=args.device)
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
-    s_max(graph)
+    compiled = CompiledRules(graph)
+    compiled.s_max
     s_max_s = time.perf_counter() - start
 
     if args.inputs == "random":
@@ -72,11 +74,13 @@ def main() -> None:
     probs, categories = probs.to(graph.device), categories.to(graph.device)
     sync = torch.cuda.synchronize if graph.device.type == "cuda" else (lambda: None)
 
-    rows = [("detection only", _timed(lambda: detect(graph, probs, categories, 0.9), args.repeats, sync), None)]
+    detector = Rectifier(compiled, "map", threshold=0.9)
+    rows = [("detection only", _timed(lambda: detector.detect(probs, categories), args.repeats, sync), None)]
     for strategy in args.strategies:
         repeats = 1 if strategy == "map" else args.repeats
-        seconds = _timed(lambda: rectify(graph, probs, categories, strategy, 0.9), repeats, sync)
-        flagged = rectify(graph, probs, categories, strategy, 0.9).flagged.float().mean().item()
+        rectifier = Rectifier(compiled, strategy, threshold=0.9)
+        seconds = _timed(lambda: rectifier.rectify(probs, categories), repeats, sync)
+        flagged = rectifier.rectify(probs, categories).flagged.float().mean().item()
         rows.append((f"detection + {strategy}", seconds, flagged))
 
     print(f"inputs: {args.inputs}; rules ({args.rules}): {graph}; elimination width {structure(graph.factor_scopes, graph.num_concepts)[1]}; built in {build:.1f} s, "

@@ -22,12 +22,12 @@ import time
 import numpy as np
 import torch
 
-from again_mln.again.detection import detect, s_max
+from again_mln.again.compiled import CompiledRules
 from again_mln.devices import describe_machine
 from again_mln.again.graph import FactorGraph
 from again_mln.mln.inference import max_score, plan
 from again_mln.mln.inference.rings import MaxRing
-from again_mln.again.rectification import rectify
+from again_mln.again.rectifier import Rectifier
 from again_mln.again.synthetic import random_ruleset
 from realistic import likely_concepts, realistic_batch
 
@@ -68,12 +68,13 @@ def measure(concepts: int, categories: int, category_rules: int, concept_rules: 
     out["route"], out["width"] = chosen.route, f"{chosen.width}" if chosen.order is not None else f"> {chosen.width - 1}"
     k = categories if s_max_categories is None else min(s_max_categories, categories)
     if k == categories:
-        out["s_max"] = _timed(lambda: s_max(graph))
+        compiled = CompiledRules(graph)
+        out["s_max"] = _timed(lambda: CompiledRules(graph).s_max)
     else:  # the other categories' entries stay NaN: no input below is of those categories
         start = time.perf_counter()
         solved = max_score(graph.factor_view(torch.arange(k))).to(graph.unary.dtype)
         out["s_max"] = (time.perf_counter() - start) * categories / k
-        graph.s_max_cache = torch.cat([solved, solved.new_full((categories - k,), float("nan"))])
+        compiled = CompiledRules(graph, torch.cat([solved, solved.new_full((categories - k,), float("nan"))]))
     out["s_max_categories"] = k
     out["peak_mib"] = _peak_mib()
     rng = np.random.default_rng(0)
@@ -81,14 +82,15 @@ def measure(concepts: int, categories: int, category_rules: int, concept_rules: 
     for name in ("detection only", *strategies):
         probs, cats = (torch.from_numpy(a) for a in realistic_batch(likely, BATCHES[name], rng))
         if name == "detection only":
-            call = lambda: detect(graph, probs, cats, 0.9)  # noqa: E731
+            call = lambda: Rectifier(compiled, "map", threshold=0.9).detect(probs, cats)  # noqa: E731
         else:
-            call = lambda: rectify(graph, probs, cats, name, 0.9)  # noqa: E731  (bound per loop turn)
+            rectifier = Rectifier(compiled, name, threshold=0.9)
+            call = lambda: rectifier.rectify(probs, cats)  # noqa: E731  (bound per loop turn)
         call()  # warm-up: derived tables, switch tables
         seconds = _timed(call)
         out[name] = BATCHES[name] / seconds
         if name == "switch":
-            out["flagged"] = float(rectify(graph, probs, cats, "switch", 0.9).flagged.float().mean())
+            out["flagged"] = float(rectifier.rectify(probs, cats).flagged.float().mean())
     out["peak_mib"] = _peak_mib()
     return out
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from again_mln.io.atomic import write_text
-from again_mln.again.detectors import AUTO, DETECTORS
+from again_mln.choices import AUTO, DETECTORS
 from again_mln.devices import resolve_device
 from again_mln.evaluation.experiments import evaluation_config, prepare
 from again_mln.models.training import predict
@@ -28,7 +28,7 @@ from again_mln.validation import binarize
 def broken_rules(graph, concepts: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
     """(N, R) bool: rules that cost their weight, psi = 0 under a positive weight or 1 under a negative one."""
     truth = graph.rule_truth(concepts, categories).bool()
-    positive = graph.weights.to(truth.device) > 0
+    positive = graph.weight.to(truth.device) > 0
     return torch.where(positive, ~truth, truth)
 
 
@@ -57,9 +57,9 @@ def main() -> None:
     concept_errors = (c_hat != setup.test.concepts.bool()).sum(1).numpy()
     category_wrong = (y_hat != setup.test.categories).numpy()
     margin = np.abs(probs - 0.5).min(1)
-    broken = broken_rules(setup.graph, c_hat, y_hat).cpu().numpy()
-    rules = setup.graph.ruleset.rules
-    weights = setup.graph.weights.cpu().numpy()
+    broken = broken_rules(setup.compiled.graph, c_hat, y_hat).cpu().numpy()
+    rules = setup.compiled.graph.ruleset.rules
+    weights = setup.compiled.graph.weights.cpu().numpy()
 
     lines = [f"## Clean test explanations that look attacked: {args.dataset}{' (quick preset)' if args.quick else ''}", "",
              f"Command: `python benchmarks/false_alarms.py --dataset {args.dataset}{' --quick' if args.quick else ''} "
@@ -72,7 +72,7 @@ def main() -> None:
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     readings = []
     for name, detector in setup.detectors.items():
-        flagged = detector.flags(torch.from_numpy(probs), y_hat).cpu().numpy()
+        flagged = detector.detect(torch.from_numpy(probs), y_hat).cpu().numpy()
         passed = ~flagged
         lines.append(
             f"| {name} | {flagged.sum()} ({share(flagged)}) | {share(concept_errors[flagged] > 0)} | "

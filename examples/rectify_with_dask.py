@@ -23,24 +23,17 @@ import dask.array as da
 import numpy as np
 from dask.delayed import Delayed
 
-from again_mln.again.graph import FactorGraph
+from again_mln.again.rectifier import Rectifier
 from again_mln.again.streaming import rectify_batch
 
 
-def rectify_with_dask(
-    graph: FactorGraph,
-    concept_probs: np.ndarray,
-    categories: np.ndarray,
-    chunk_rows: int = 65_536,
-    strategy: str = "switch",
-    threshold: float = 0.9,
-    lam: float = 1.0,
-) -> list[Delayed]:
+def rectify_with_dask(rectifier: Rectifier, concept_probs: np.ndarray, categories: np.ndarray,
+                      chunk_rows: int = 65_536) -> list[Delayed]:
     """One lazy task per chunk of rows, each giving the result arrays (``result_layout``) of its rows."""
     probs = da.from_array(concept_probs, chunks=(chunk_rows, -1))
     cats = da.from_array(categories, chunks=(chunk_rows,))
-    graph_in_dask = dask.delayed(graph)  # stored once in the task graph, shared by every task
-    return [dask.delayed(rectify_batch)(graph_in_dask, p, c, strategy, threshold, lam)
+    rectifier_in_dask = dask.delayed(rectifier)  # stored once in the task graph, shared by every task
+    return [dask.delayed(rectify_batch)(rectifier_in_dask, p, c)
             for p, c in zip(probs.to_delayed().ravel(), cats.to_delayed().ravel())]
 
 
@@ -61,12 +54,12 @@ def main() -> None:
     parser.add_argument("--scheduler", default="processes", help="threads, processes, or a dask.distributed address")
     args = parser.parse_args()
 
-    from again_mln.io.cache import compiled_graph
+    from again_mln.io.cache import compiled_rules
 
-    graph, _ = compiled_graph(args.mln, "cpu")
+    compiled, _ = compiled_rules(args.mln, "cpu")
     probs = np.load(args.preds, mmap_mode="r")
     categories = np.load(args.categories, mmap_mode="r")
-    parts = rectify_with_dask(graph, probs, categories, args.chunk_rows, args.strategy)
+    parts = rectify_with_dask(Rectifier(compiled, args.strategy), probs, categories, args.chunk_rows)
     if args.scheduler in ("threads", "processes", "sync"):
         dask.config.set(scheduler=args.scheduler)
     else:

@@ -9,10 +9,10 @@ import torch
 
 from again_mln.again.graph import FactorGraph
 from again_mln.again.rectification import _MIN_GAIN
-from again_mln.again.switch import Switch, switch_of
+from again_mln.again.switch import SwitchTables
 
 
-def dense_gains_cm(switch: Switch, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None):
+def dense_gains_cm(switch: SwitchTables, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None = None):
     """Unary gains (M, N) (-inf where no violated unary rule), T x (F, N) subset gains (-inf where
     the rule has no such subset) and which multi-concept rules are violated (F, N)."""
     graph = switch.graph
@@ -48,7 +48,7 @@ def dense_subset_flips_cm(graph: FactorGraph, chosen: torch.Tensor, subset: torc
 
 def dense_switch_flips_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(M, N) bool flips of the paper's switch, the dense way."""
-    unary, gains, violated = dense_gains_cm(switch_of(graph), cT, y)
+    unary, gains, violated = dense_gains_cm(SwitchTables(graph), cT, y)
     flips = unary > 0
     if gains:
         best, subset = gains[0], torch.zeros_like(violated, dtype=torch.uint8)
@@ -66,7 +66,7 @@ def dense_iterate_t(graph: FactorGraph, cT: torch.Tensor, y: torch.Tensor, max_r
     M = graph.num_concepts
     alone = ~graph.coupled_concepts[:, None]
     active = torch.arange(cT.shape[1], device=graph.device)
-    switch = switch_of(graph)
+    switch = SwitchTables(graph)
     for _ in range(max_rounds or 4 * M):
         if not len(active):
             break

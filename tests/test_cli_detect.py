@@ -50,9 +50,10 @@ def test_detect_without_calibration_is_the_paper_at_d(files):
     assert result.exit_code == 0, result.output
     with np.load(out) as saved, np.load(folder / "preds.npz") as preds:
         assert str(saved["detector"]) == "paper" and np.allclose(saved["cutoffs"], np.log(0.5))
-        from again_mln.again.detection import detect
+        from again_mln.again.rectifier import Rectifier
 
-        expected = detect(graph(), torch.from_numpy(preds["concepts"]), torch.from_numpy(preds["categories"]), 0.5)
+        expected = Rectifier(graph(), threshold=0.5).detect(torch.from_numpy(preds["concepts"]),
+                                                   torch.from_numpy(preds["categories"]))
         assert np.array_equal(saved["flagged"], expected.numpy())
     result = CliRunner().invoke(main, ["detect", str(folder / "preds.npz"), "--mln", str(rules), "--detector",
                                        "map-gap", "-o", str(out)])

@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from again_mln.again.detectors import (AUTO, auto_pick, AUTO_CORRUPTION, CORRUPTIONS, DETECTORS, apply_flags,
-                                       calibrate_detector, conformal_cutoff, detector_arrays, detector_scores,
-                                       fixed_detector, load_detector, min_samples, flip_concepts, select_detectors)
-from again_mln.errors import AgainError
+from again_mln.again.calibration import conformal_rank, cutoff_at_rank, min_samples
 from again_mln.again.graph import FactorGraph
 from again_mln.again.logic import And, Implies, Not, Rule, RuleSet, category, concept
-from again_mln.again.rectification import rectify
+from again_mln.again import rectification
+from again_mln.again.rectifier import Rectifier
+from again_mln.again.switch import SwitchTables
+from again_mln.again.selection import AUTO_CORRUPTION, CORRUPTIONS, auto_pick, flip_concepts, select_detectors
+from again_mln.choices import AUTO, DETECTORS
+from again_mln.errors import AgainError
 
 
 def graph() -> FactorGraph:
@@ -36,6 +38,14 @@ def clean_like(n: int, seed: int, g: FactorGraph) -> tuple[torch.Tensor, torch.T
     return torch.where(truth > 0.5, confidence, 1 - confidence), y
 
 
+def detector_scores(name: str, g: FactorGraph, probs, y, lam: float = 1.0) -> torch.Tensor:
+    return Rectifier(g, "map", name, lam).raw_scores(probs, y)
+
+
+def conformal_cutoff(scores: torch.Tensor, target: float) -> float:
+    return cutoff_at_rank(scores, conformal_rank(len(scores), target))
+
+
 def test_scores_on_hand_made_cases():
     g = graph()
     probs = torch.tensor([[0.9, 0.8, 0.1, 0.2, 0.3, 0.1],   # y0 with c0, c1: no rule broken
@@ -57,7 +67,7 @@ def test_map_gap_is_zero_at_the_map_and_negative_elsewhere():
     probs, y = clean_like(200, 1, g)
     gap = detector_scores("map-gap", g, probs, y)
     assert (gap <= 1e-5).all()
-    best = rectify(g, probs, y, "map", 1.0, 1.0).rectified > 0.5
+    best = Rectifier(g, "map", threshold=1.0).rectify(probs, y).rectified > 0.5
     at_map = (best == (probs > 0.5)).all(1)
     assert at_map.any() and (~at_map).any()
     assert torch.allclose(gap[at_map], torch.zeros(int(at_map.sum()), dtype=gap.dtype), atol=1e-5)
@@ -88,8 +98,8 @@ def test_each_detector_meets_its_target_on_held_out_clean_data(name):
     rates = []
     for seed in range(12):
         probs, y = clean_like(n, seed, g)
-        detector = calibrate_detector(name, g, probs, y, target)
-        rates.append(1.0 - float(detector.flags(test_probs, test_y).double().mean()))
+        detector = Rectifier(g, "map", name, target_sr=target).fit(probs, y)
+        rates.append(1.0 - float(detector.detect(test_probs, test_y).double().mean()))
     # paper: empirical rank ceil(n t), expected SR >= ceil(n t) / (n + 1); others: conformal, >= t
     bound = math.ceil(n * target) / (n + 1) if name == "paper" else target
     assert np.mean(rates) >= bound - 3 * np.std(rates) / math.sqrt(len(rates)) - 0.005
@@ -102,22 +112,26 @@ def test_per_category_cutoffs_meet_the_target_per_category_and_pool_rare_ones():
     keep = ~rare | (torch.arange(len(y)) % 40 == 0)  # category 2 keeps only a handful of samples
     probs, y = probs[keep], y[keep]
     assert int((y == 2).sum()) < min_samples(0.9)
-    detector = calibrate_detector("per-category", g, probs, y, 0.9)
+    detector = Rectifier(g, "map", "per-category", target_sr=0.9).fit(probs, y)
     assert detector.pooled == (2,)
     test_probs, test_y = clean_like(9000, 4, g)
-    flags = detector.flags(test_probs, test_y)
+    flags = detector.detect(test_probs, test_y)
     for k in (0, 1):
         assert 1.0 - float(flags[test_y == k].double().mean()) >= 0.9 - 0.03
     assert torch.isfinite(detector.cutoffs[:2]).all()
+    for k in (0, 1):  # the vectorised per-category cutoffs are each category's own conformal cutoff
+        scores = detector.raw_scores(probs[y == k], y[y == k])
+        assert float(detector.cutoffs[k]) == conformal_cutoff(scores, 0.9)
 
 
 def test_fixed_detector_is_eq_3():
     g = graph()
     probs, y = clean_like(300, 5, g)
-    detector = fixed_detector(g, 0.3)
+    detector = Rectifier(g, threshold=0.3)
     margins = detector_scores("paper", g, probs, y)
-    assert torch.equal(detector.flags(probs, y), margins <= math.log(0.3))
-    assert not fixed_detector(g, 0.0).flags(probs, y).any()
+    assert torch.equal(detector.detect(probs, y), margins <= math.log(0.3))
+    assert not Rectifier(g, threshold=0.0).detect(probs, y).any()
+    assert Rectifier(g, threshold=1.0).detect(probs, y).all()  # d = 1 flags every explanation
 
 
 @pytest.mark.parametrize("n_flips", [1, 2])
@@ -162,27 +176,54 @@ def test_selection_measures_every_corruption_and_names_auto_first():
         select_detectors(("magic",), g, probs, y, 0.9)
 
 
-def test_apply_flags_keeps_repairs_of_flagged_explanations_only():
+@pytest.mark.parametrize("strategy", ["switch", "iterate", "map", "marginal"])
+def test_repair_computes_on_the_flagged_rows_only(strategy, monkeypatch):
     g = graph()
     probs, y = clean_like(100, 8, g)
-    full = rectify(g, probs, y, "switch", 1.0)
-    flagged = torch.arange(100) % 2 == 0
-    result = apply_flags(full, flagged, probs)
+    rectifier = Rectifier(g, strategy)
+    full = rectifier.repair(probs, y, torch.ones(100, dtype=torch.bool))
+    flagged = torch.arange(100) % 3 == 0
+    seen = []
+    for name in ("map_assignment", "posterior_marginals", "iterate_cm"):
+        original = getattr(rectification, name)
+        monkeypatch.setattr(rectification, name, lambda *a, _f=original, **k: seen.append(a[2].shape[-1]) or _f(*a, **k))
+    original_flips = SwitchTables.flips_cm
+    monkeypatch.setattr(SwitchTables, "flips_cm", lambda self, cT, *a: seen.append(cT.shape[1]) or original_flips(self, cT, *a))
+    result = rectifier.repair(probs, y, flagged)
+    assert seen == [int(flagged.sum())]  # the strategy saw the flagged rows and nothing else
     assert torch.equal(result.flagged, flagged)
-    assert torch.equal(result.rectified[~flagged], probs[~flagged])
+    assert torch.equal(result.rectified[~flagged], probs[~flagged]) and not result.mask[~flagged].any()
     assert torch.equal(result.rectified[flagged], full.rectified[flagged])
-    assert not result.mask[~flagged].any()
+    assert torch.equal(result.score_after[~flagged], result.score_before[~flagged])
+
+
+def test_options_are_checked_once_where_the_rectifier_is_built():
+    g = graph()
+    for options, message in [(dict(strategy="best"), "unknown strategy 'best'"),
+                             (dict(detector="magic"), "unknown detector 'magic'"),
+                             (dict(lam=-1.0), "lam must be a finite number"), (dict(lam=math.inf), "lam must be"),
+                             (dict(threshold=1.5), r"threshold d must lie in \[0, 1\]"),
+                             (dict(target_sr=1.0), r"target SR must lie in \(0, 1\)"),
+                             (dict(target_sr=0.0), r"target SR must lie in \(0, 1\)")]:
+        with pytest.raises(AgainError, match=message):
+            Rectifier(g, **options)
+    probs, y = clean_like(20, 1, g)
+    with pytest.raises(AgainError, match="confidence detector is calibrated: call fit"):
+        Rectifier(g, detector="confidence").detect(probs, y)
+    with pytest.raises(AgainError, match="needs a target SR"):
+        Rectifier(g).fit(probs, y)
 
 
 def test_saved_calibration_round_trips(tmp_path):
     g = graph()
     probs, y = clean_like(300, 9, g)
-    detector = calibrate_detector("per-category", g, probs, y, 0.9, lam=0.5)
+    detector = Rectifier(g, "map", "per-category", lam=0.5, target_sr=0.9).fit(probs, y)
     path = tmp_path / "det.npz"
-    np.savez(path, **detector_arrays(detector))
-    loaded = load_detector(path, g)
-    assert loaded.name == "per-category" and loaded.lam == 0.5 and loaded.target_sr == 0.9
-    assert torch.equal(loaded.flags(probs, y), detector.flags(probs, y))
+    np.savez(path, **detector.arrays())
+    loaded = Rectifier.load(path, g, "switch")
+    assert loaded.detector == "per-category" and loaded.lam == 0.5 and loaded.target_sr == 0.9
+    assert loaded.strategy == "switch"
+    assert torch.equal(loaded.detect(probs, y), detector.detect(probs, y))
     np.savez(tmp_path / "bad.npz", detector=np.array("per-category"), cutoffs=np.zeros(5), lam=np.array(1.0))
     with pytest.raises(AgainError, match="5 cutoffs"):
-        load_detector(tmp_path / "bad.npz", g)
+        Rectifier.load(tmp_path / "bad.npz", g)

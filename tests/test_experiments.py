@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from again_mln.errors import AgainError
-from again_mln.again.detectors import AUTO_CORRUPTION, auto_pick
+from again_mln.again.selection import AUTO_CORRUPTION, auto_pick
 from again_mln.evaluation.experiments import EvaluationConfig, evaluation_config, run_evaluation
 from again_mln.evaluation.reporting import aggregate, csv_text, metric_table, write_reports
 

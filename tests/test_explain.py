@@ -6,7 +6,7 @@ from matplotlib.figure import Figure
 from again_mln.again.explain import plot_rectified, repaired_rules, shown_concepts
 from again_mln.again.graph import FactorGraph
 from again_mln.again.logic import And, Implies, Not, RuleSet, category, concept
-from again_mln.again.rectification import rectify
+from again_mln.again.rectifier import Rectifier
 
 
 def small_graph() -> FactorGraph:
@@ -38,7 +38,7 @@ def test_shown_concepts_put_intervened_first_when_there_are_many():
 def test_plot_rectified_labels_concepts_and_lists_the_repaired_rule():
     graph = small_graph()
     probs = torch.tensor([[0.2, 0.1, 0.9]])
-    result = rectify(graph, probs, torch.tensor([0]))
+    result = Rectifier(graph).rectify(probs, torch.tensor([0]))
     assert result.mask[0].tolist() == [True, False, False]
     ax = Figure().add_subplot()
     plot_rectified(ax, graph, probs, result, torch.tensor([0]), 0)

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from again_mln.again.graph import FactorGraph
 from again_mln.mln.inference import ROUTES, log_partition, map_assignment, marginals, max_score
-from again_mln.again.rectification import RuleLayer, network_evidence, rectify
+from again_mln.again.evidence import network_evidence
+from again_mln.again.layer import RuleLayer
+from again_mln.again.rectifier import Rectifier
 from rulesets import all_assignments, brute_force_scores, rulesets
 
 
@@ -53,7 +55,7 @@ def test_marginal_strategy_is_the_brute_force_posterior(ruleset, seed, lam):
     n, m, k = 8, len(ruleset.concepts), len(ruleset.categories)
     y = torch.randint(0, k, (n,), generator=generator)
     probs = torch.rand(n, m, generator=generator).clamp(0.02, 0.98)
-    result = rectify(graph, probs, y, "marginal", threshold=1.0, lam=lam)
+    result = Rectifier(graph, "marginal", lam=lam, threshold=1.0).rectify(probs, y)
     assert result.flagged.all()
     objective, a = _brute(ruleset, graph, y, network_evidence(probs.double(), lam))
     expected = torch.softmax(objective, 1) @ a.double()

@@ -13,8 +13,9 @@ from again_mln.cli import main
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
 from again_mln.again.graph import FactorGraph
+from again_mln.again.rectifier import Rectifier
 from again_mln.evaluation.interventions import (POLICIES, Oracle, Session, curves_table, intervention_curves,
-                                                posterior_marginals, summarize)
+                                                answered_posterior, summarize)
 from again_mln.again.logic import Equiv, Implies, RuleSet, category, concept
 from again_mln.again.mlnfile import write_mln
 
@@ -51,12 +52,14 @@ def dataset(probs: list[list[float]], truth: list[list[int]]) -> ConceptDataset:
 CASES = dataset([[0.3, 0.3, 0.3, 0.9], [0.9, 0.1, 0.55, 0.3]], [[1, 1, 1, 1], [1, 1, 1, 0]])
 
 
+def rules(threshold: float = 1.0, lam: float = 1.0) -> Rectifier:
+    return Rectifier(FactorGraph(ruleset(), device="cpu"), "marginal", lam=lam, threshold=threshold)
+
+
 def run(policy: str, data: ConceptDataset = CASES, steps: int = 0, threshold: float = 1.0) -> Session:
-    graph = FactorGraph(ruleset(), device="cpu")
+    rectifier = rules(threshold)
     net = model()
-    posterior = lambda *args: posterior_marginals(graph, *args)  # noqa: E731
-    session = Session(policy, net, net.encode(data.x), data.concepts, graph, posterior, threshold,
-                   torch.Generator().manual_seed(0))
+    session = Session(policy, net, net.encode(data.x), data.concepts, rectifier, torch.Generator().manual_seed(0))
     for _ in range(steps):
         session.step()
     return session
@@ -109,13 +112,14 @@ def test_rules_rectify_leaves_explanations_that_pass_detection_alone():
 
 
 def test_posterior_marginals_match_brute_force():
-    graph = FactorGraph(ruleset(), device="cpu")
+    rectifier = rules(lam=0.7)
+    graph = rectifier.graph
     probs = torch.tensor([[0.3, 0.8, 0.6, 0.4], [0.9, 0.2, 0.5, 0.7]])
     y = torch.tensor([0, 1])
     answered = torch.tensor([[False, True, False, False], [False, False, False, False]])
     answers = torch.tensor([[False, False, False, False], [False] * 4])
     lam = 0.7
-    got = posterior_marginals(graph, probs, y, answered, answers, lam)
+    got = answered_posterior(rectifier, probs, y, answered, answers)
     assignments = torch.tensor(list(itertools.product([0, 1], repeat=4)))
     for n in range(2):
         log_p = torch.where(assignments.bool(), probs[n].log(), (1 - probs[n]).log()).sum(1)
@@ -127,7 +131,7 @@ def test_posterior_marginals_match_brute_force():
 
 
 def test_curves_have_every_k_and_policy_and_start_together():
-    records = intervention_curves(model(), FactorGraph(ruleset(), device="cpu"), CASES, POLICIES, 3, seed=1)
+    records = intervention_curves(model(), rules(), CASES, POLICIES, 3, seed=1)
     assert [(r["policy"], r["k"]) for r in records] == [(p, k) for p in POLICIES for k in range(4)]
     start = {r["policy"]: r["e_acc"] for r in records if r["k"] == 0}
     assert start["random"] == start["uncertainty"] == start["rules"] == pytest.approx(4 / 8)
@@ -140,7 +144,7 @@ def test_curves_have_every_k_and_policy_and_start_together():
 
 
 def test_bad_arguments_are_one_line_errors():
-    graph, net = FactorGraph(ruleset(), device="cpu"), model()
+    graph, net = rules(), model()
     with pytest.raises(AgainError, match="unknown policy 'greedy'"):
         intervention_curves(net, graph, CASES, ["greedy"], 1)
     with pytest.raises(AgainError, match="max-k = 5 must lie in 0..4"):

@@ -85,7 +85,7 @@ def test_new_weights_reach_map_at_once():
     y = torch.randint(0, len(ruleset.categories), (9,), generator=generator)
     evidence = 0.1 * torch.randn(9, len(ruleset.concepts), 2, generator=generator, dtype=torch.float64)
     before = map_assignment(graph.factor_view(), y, evidence, "eliminate")
-    flipped = -graph.weights.detach().clone()
+    flipped = -graph.weight.detach().clone()
     graph.set_weights(flipped)
     after = map_assignment(graph.factor_view(), y, evidence, "eliminate")
     objective = _objective(ruleset.with_weights(flipped.tolist()), graph, y, evidence)

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from again_mln.again.detection import calibrate_threshold, detect, detection_margins
+from again_mln.again.calibration import success_rate
+from again_mln.again.rectifier import Rectifier
 from again_mln.errors import AgainError
 from again_mln.again.graph import FactorGraph
 from again_mln.again.logic import And, Implies, Not, Rule, RuleSet, category, concept
-from again_mln.evaluation.metrics import e_acc, identification_rate, lsm, lsm_per_sample, p_acc, success_rate
+from again_mln.evaluation.metrics import e_acc, identification_rate, lsm, lsm_per_sample, p_acc
 
 
 def graph(extra=()):
@@ -68,23 +69,26 @@ def test_calibration_meets_the_target_with_the_largest_d():
     rng = np.random.default_rng(0)
     probs = torch.tensor(rng.random((200, 2)), dtype=torch.float32)
     categories = torch.tensor(rng.integers(0, 2, 200))
-    for target in (0.5, 0.8, 0.98, 1.0):
-        result = calibrate_threshold(g, probs, categories, target)
-        assert result.success_rate >= target and result.samples == 200
-        assert result.success_rate == success_rate(detect(g, probs, categories, result.threshold))
-        margins = detection_margins(g, probs, categories)
-        stricter = math.exp(min(0.0, float(margins[margins > math.log(result.threshold)].min()) + 1e-3))
-        if stricter <= 1.0 and target < 1.0:
-            assert success_rate(detect(g, probs, categories, stricter)) < target
+    for target in (0.5, 0.8, 0.98, 0.999):
+        rectifier = Rectifier(g, "map", target_sr=target).fit(probs, categories)
+        assert success_rate(rectifier.detect(probs, categories)) >= target
+        cutoff = float(rectifier.cutoffs[0])
+        assert cutoff <= 0.0 and (rectifier.cutoffs == cutoff).all()  # d = exp(cutoff) <= 1, one for all
+        margins = rectifier.raw_scores(probs, categories)
+        stricter = min(0.0, float(margins[margins > cutoff].min()) + 1e-3)  # the next passing score fails too
+        if stricter < 0.0:
+            assert success_rate(margins <= stricter) < target
 
 
 def test_calibration_rejects_bad_targets():
     with pytest.raises(AgainError, match="target SR"):
-        calibrate_threshold(graph(), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), 0.0)
+        Rectifier(graph(), target_sr=0.0)
+    with pytest.raises(AgainError, match=r"target SR must lie in \(0, 1\)"):
+        Rectifier(graph(), target_sr=1.0)
 
 
 def test_auroc_on_hand_made_scores():
-    from again_mln.evaluation.metrics import auroc
+    from again_mln.again.calibration import auroc
 
     assert auroc([3.0, 2.0], [1.0, 0.0]) == 1.0  # every attacked explanation less plausible
     assert auroc([0.0, 1.0], [2.0, 3.0]) == 0.0
@@ -95,7 +99,7 @@ def test_auroc_on_hand_made_scores():
 
 
 def test_auroc_standard_error_matches_the_spread_of_repeated_draws():
-    from again_mln.evaluation.metrics import auroc, auroc_stderr
+    from again_mln.again.calibration import auroc, auroc_stderr
 
     assert auroc_stderr(0.5, 1, 1) == pytest.approx(0.5)
     n = 300  # at 0.5 it is the Mann-Whitney null spread sqrt((n1 + n2 + 1) / (12 n1 n2)), up to O(1/n)

@@ -10,6 +10,7 @@ from again_mln.again.graph import FactorGraph
 from again_mln.again.logic import Implies, Rule, RuleSet, category, concept
 from again_mln.models import ConceptBottleneckModel
 from again_mln.models.bridge import RectifiedConceptModel
+from again_mln.again.rectifier import Rectifier
 
 
 def tiny_model():
@@ -30,7 +31,7 @@ def logits(probs):
 
 
 def test_flagged_explanations_are_rectified_and_repredicted():
-    bridge = RectifiedConceptModel(tiny_model(), graph(), strategy="switch", threshold=0.9)
+    bridge = RectifiedConceptModel(tiny_model(), Rectifier(graph(), "switch", threshold=0.9))
     out = bridge(logits([[0.2, 0.9], [0.8, 0.9]]))  # both predicted y0; only the first breaks the rule
     assert out.flagged.tolist() == [True, False]
     assert out.mask.tolist() == [[True, False], [False, False]]
@@ -43,7 +44,7 @@ def test_predict_over_a_dataset_in_batches():
     x = logits([[0.2, 0.9], [0.8, 0.9], [0.1, 0.95]])
     data = ConceptDataset(x, torch.tensor([[1.0, 1], [1, 1], [1, 1]]), torch.tensor([0, 0, 0]), ["a", "b"],
                           ["y0", "y1"])
-    arrays = RectifiedConceptModel(tiny_model(), graph()).predict(data, batch_size=2)
+    arrays = RectifiedConceptModel(tiny_model(), Rectifier(graph())).predict(data, batch_size=2)
     assert arrays["flagged"].tolist() == [True, False, True]
     np.testing.assert_allclose(arrays["rectified_concepts"][:, 0], [1.0, 0.8, 1.0], rtol=1e-6)
     assert arrays["rectified_categories"].shape == (3, 2) and arrays["true_categories"].tolist() == [0, 0, 0]
@@ -52,4 +53,4 @@ def test_predict_over_a_dataset_in_batches():
 def test_names_must_match_the_rules():
     model = ConceptBottleneckModel(nn.Identity(), nn.Linear(2, 2), ["b", "a"], ["y0", "y1"])
     with pytest.raises(AgainError, match="concept names differ"):
-        RectifiedConceptModel(model, graph())
+        RectifiedConceptModel(model, Rectifier(graph()))

@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from again_mln.errors import AgainError
 from again_mln.again.graph import FactorGraph
 from again_mln.again.mlnfile import parse_mln
-from again_mln.again.rectification import iterate, map_assignment, rectify, switch_flips
-from again_mln.again.switch import switch_of
+from again_mln.again.evidence import map_assignment
+from again_mln.again.rectification import iterate_cm
+from again_mln.again.rectifier import Rectifier
+from again_mln.again.switch import SwitchTables
 from rulesets import all_assignments, brute_force_scores, rulesets
 from test_graph import TWO_CONCEPTS
 
@@ -20,12 +22,12 @@ def test_switch_on_the_two_concept_example():
     graph = FactorGraph(parse_mln(TWO_CONCEPTS))
     # c_hat = {A=1, B=0} under Y violates A <=> B. Flipping A gains 1, B gains 2, both gains -1:
     # the switch flips B; B becomes a hard 1 and A keeps the network's probability.
-    result = rectify(graph, torch.tensor([[0.8, 0.3]]), torch.tensor([0]), "switch", 0.9)
+    result = Rectifier(graph, "switch", threshold=0.9).rectify(torch.tensor([[0.8, 0.3]]), torch.tensor([0]))
     assert result.flagged.tolist() == [True]
     assert result.mask.tolist() == [[False, True]]
     assert result.rectified.tolist() == [[pytest.approx(0.8), 1.0]]
     assert result.score_before.tolist() == [1.0] and result.score_after.tolist() == [3.0]
-    candidates = switch_of(graph).candidates(torch.tensor([[1], [0]]), torch.tensor([0]))
+    candidates = SwitchTables(graph).candidates(torch.tensor([[1], [0]]), torch.tensor([0]))
     assert candidates.rule.tolist() == [0] and candidates.subset_gains.tolist() == [[1.0, 2.0, -1.0]]  # {A}, {B}, {A, B}
     assert candidates.concept.tolist() == []  # label(Y) => active(A) holds
 
@@ -33,7 +35,7 @@ def test_switch_on_the_two_concept_example():
 def test_explanations_that_pass_are_left_alone():
     graph = FactorGraph(parse_mln(TWO_CONCEPTS))
     probs = torch.tensor([[0.9, 0.8], [0.8, 0.3]])
-    result = rectify(graph, probs, torch.tensor([0, 0]), "iterate", 0.9)
+    result = Rectifier(graph, "iterate", threshold=0.9).rectify(probs, torch.tensor([0, 0]))
     assert result.flagged.tolist() == [False, True]
     assert torch.equal(result.rectified[0], probs[0])
     assert not result.mask[0].any()
@@ -50,7 +52,7 @@ def _random_case(ruleset, seed):
 def test_switch_gain_equals_the_change_of_score(ruleset, seed):
     graph = FactorGraph(ruleset)
     c, y = _random_case(ruleset, seed)
-    switch = switch_of(graph)
+    switch = SwitchTables(graph)
     candidates = switch.candidates(c.T.contiguous(), y)
     before = graph.score(c, y)
     flipped = c[candidates.concept_sample].clone()
@@ -81,9 +83,9 @@ def test_switch_gain_equals_the_change_of_score(ruleset, seed):
 def test_iterate_never_lowers_the_score_and_ends_with_no_improving_candidate(ruleset, seed):
     graph = FactorGraph(ruleset)
     c, y = _random_case(ruleset, seed)
-    fixed = iterate(graph, c, y)
+    fixed = iterate_cm(SwitchTables(graph), c.T.contiguous(), y).T
     assert (graph.score(fixed, y) >= graph.score(c, y) - 1e-4).all()
-    candidates = switch_of(graph).candidates(fixed.T.contiguous(), y)
+    candidates = SwitchTables(graph).candidates(fixed.T.contiguous(), y)
     assert (candidates.concept_gain <= 1e-4).all() and (candidates.subset_gains <= 1e-4).all()
 
 
@@ -131,15 +133,15 @@ def test_map_beyond_enumeration_elimination_and_integer_program_agree(monkeypatc
 
 def test_switch_flips_agree_with_the_candidates():
     graph = FactorGraph(parse_mln(TWO_CONCEPTS))
-    flips = switch_flips(graph, torch.tensor([[1, 0], [0, 1], [1, 1]]), torch.tensor([0, 0, 0]))
+    flips = SwitchTables(graph).flips_cm(torch.tensor([[1, 0], [0, 1], [1, 1]]).T.contiguous(), torch.tensor([0, 0, 0])).T.long()
     assert flips.tolist() == [[0, 1], [1, 0], [0, 0]]
 
 
 def test_strategy_and_input_errors():
     graph = FactorGraph(parse_mln(TWO_CONCEPTS))
     with pytest.raises(AgainError, match="unknown strategy 'best'"):
-        rectify(graph, torch.zeros(1, 2), torch.tensor([0]), "best")
+        Rectifier(graph, "best")
     with pytest.raises(AgainError, match="contains NaN"):
-        rectify(graph, torch.tensor([[math.nan, 0.2]]), torch.tensor([0]))
+        Rectifier(graph).rectify(torch.tensor([[math.nan, 0.2]]), torch.tensor([0]))
     with pytest.raises(AgainError, match=r"must lie in \[0, 1\]"):
-        rectify(graph, torch.tensor([[1.2, 0.2]]), torch.tensor([0]))
+        Rectifier(graph).rectify(torch.tensor([[1.2, 0.2]]), torch.tensor([0]))

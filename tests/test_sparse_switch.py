@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from again_mln.again.graph import FactorGraph
 from again_mln.again.logic import And, Equiv, Implies, Not, Or, RuleSet, category, concept
-from again_mln.again.rectification import iterate, rectify, switch_flips
-from again_mln.again.switch import SPARSE_ENTRY_COST, switch_of
+from again_mln.again.rectification import iterate_cm
+from again_mln.again.rectifier import Rectifier
+from again_mln.again.switch import SPARSE_ENTRY_COST, SwitchTables
 from dense_switch import dense_gains_cm, dense_iterate_t, dense_switch_flips_t
 from rulesets import brute_force_scores, rulesets
 
@@ -64,7 +65,7 @@ def assert_same_as_dense(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor) -
 
 def _assert_same_as_dense(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor) -> None:
     cT = c.T.contiguous()
-    switch = switch_of(graph)
+    switch = SwitchTables(graph)
     M, N, F = graph.num_concepts, len(y), switch.num_rules
     candidates = switch.candidates(cT, y)
     unary, gains, violated = dense_gains_cm(switch, cT, y)
@@ -74,9 +75,9 @@ def _assert_same_as_dense(graph: FactorGraph, c: torch.Tensor, y: torch.Tensor) 
     assert torch.equal(violated.nonzero(), torch.stack([candidates.rule, candidates.rule_sample], 1))
     dense_multi = torch.stack(gains, -1)[candidates.rule, candidates.rule_sample] if F else candidates.subset_gains
     assert torch.equal(candidates.subset_gains, dense_multi)
-    assert torch.equal(switch_flips(graph, c, y), dense_switch_flips_t(graph, cT, y).T.long())
-    assert torch.equal(iterate(graph, c, y), dense_iterate_t(graph, cT, y).T)
-    assert torch.equal(iterate(graph, c, y, max_rounds=2), dense_iterate_t(graph, cT, y, max_rounds=2).T)
+    assert torch.equal(SwitchTables(graph).flips_cm(c.T.contiguous(), y).T.long(), dense_switch_flips_t(graph, cT, y).T.long())
+    assert torch.equal(iterate_cm(SwitchTables(graph), c.T.contiguous(), y).T, dense_iterate_t(graph, cT, y).T)
+    assert torch.equal(iterate_cm(SwitchTables(graph), c.T.contiguous(), y, max_rounds=2).T, dense_iterate_t(graph, cT, y, max_rounds=2).T)
 
 
 @settings(max_examples=60, deadline=None)
@@ -113,7 +114,7 @@ def test_sparse_equals_dense_when_every_rule_is_violated():
         ruleset.add(Or((atom[m], atom[m + 1], atom[(m + 3) % 6])), 1.5)
     graph = FactorGraph(ruleset)
     c, y = torch.zeros(8, 6, dtype=torch.long), torch.zeros(8, dtype=torch.long)
-    candidates = switch_of(graph).candidates(c.T.contiguous(), y)
+    candidates = SwitchTables(graph).candidates(c.T.contiguous(), y)
     assert len(candidates.concept) == 6 * 8 and len(candidates.rule) == 10 * 8  # all of them
     assert_same_as_dense(graph, c, y)
 
@@ -123,7 +124,7 @@ def test_the_switch_takes_the_dense_gains_only_when_most_rules_are_violated():
     atom = [concept(f"C{m}") for m in range(30)]
     for m in range(30):
         ruleset.add(Or((atom[m], atom[(m + 1) % 30])), 1.0)
-    switch = switch_of(FactorGraph(ruleset))
+    switch = SwitchTables(FactorGraph(ruleset))
     y = torch.zeros(50, dtype=torch.long)
     broken = torch.zeros(30, 50, dtype=torch.long)  # every rule broken
     assert switch.dense_is_cheaper(*switch._violated(broken, y, switch.graph.factor_codes(broken)))
@@ -150,9 +151,9 @@ def test_sparse_equals_dense_on_rules_of_one_category_and_no_multi_concept_rules
 def test_empty_batch():
     graph = FactorGraph(wide_ruleset(8, 2, seed=0, category_dependent=True))
     c, y = torch.zeros(0, 8, dtype=torch.long), torch.zeros(0, dtype=torch.long)
-    assert switch_flips(graph, c, y).shape == (0, 8)
-    assert iterate(graph, c, y).shape == (0, 8)
-    result = rectify(graph, torch.zeros(0, 8), y, "iterate")
+    assert SwitchTables(graph).flips_cm(c.T.contiguous(), y).T.long().shape == (0, 8)
+    assert iterate_cm(SwitchTables(graph), c.T.contiguous(), y).T.shape == (0, 8)
+    result = Rectifier(graph, "iterate").rectify(torch.zeros(0, 8), y)
     assert result.mask.shape == (0, 8)
 
 
@@ -160,7 +161,7 @@ def test_candidate_gains_are_the_changes_of_score():
     graph = FactorGraph(wide_ruleset(12, 3, seed=5, category_dependent=True))
     y = torch.randint(0, 3, (200,), generator=torch.Generator().manual_seed(3))
     c = near_best(graph, y, 0.3, seed=4)
-    switch = switch_of(graph)
+    switch = SwitchTables(graph)
     candidates = switch.candidates(c.T.contiguous(), y)
     n, m = candidates.concept_sample, candidates.concept
     flipped = c[n].clone()

@@ -5,6 +5,7 @@ from click.testing import CliRunner
 
 from again_mln.cli import main
 from again_mln.again.graph import FactorGraph
+from again_mln.again.rectifier import Rectifier
 from again_mln.again.mlnfile import write_mln
 from again_mln.again.streaming import rectify_batch, rectify_chunks, rectify_to_file, result_layout
 from again_mln.again.synthetic import random_ruleset
@@ -36,9 +37,10 @@ def reader(inputs):
 @pytest.mark.parametrize("strategy", ["switch", "iterate", "map"])
 @pytest.mark.parametrize("chunk_rows", [1, 4, 7, N, 100])
 def test_chunks_equal_one_batch(graph, inputs, strategy, chunk_rows):
-    whole = rectify_batch(graph, *inputs, strategy, 0.9)
+    rectifier = Rectifier(graph, strategy, threshold=0.9)
+    whole = rectify_batch(rectifier, *inputs)
     assert whole["flagged"].any() and not whole["flagged"].all()  # the input exercises both paths
-    parts = list(rectify_chunks(graph, reader(inputs), N, chunk_rows, strategy, 0.9))
+    parts = list(rectify_chunks(rectifier, reader(inputs), N, chunk_rows))
     assert len(parts) == -(-N // chunk_rows)
     for name, (shape, dtype) in result_layout(graph.num_concepts).items():
         joined = np.concatenate([part[name] for part in parts])
@@ -56,8 +58,8 @@ def same(got, expected, name):
 
 def test_file_holds_the_one_batch_result_and_the_summary_counts_it(graph, inputs, tmp_path):
     out = tmp_path / "out.npz"
-    summary = rectify_to_file(graph, reader(inputs), N, out, chunk_rows=5)
-    whole = rectify_batch(graph, *inputs)
+    summary = rectify_to_file(Rectifier(graph), reader(inputs), N, out, chunk_rows=5)
+    whole = rectify_batch(Rectifier(graph), *inputs)
     with np.load(out) as arrays:
         assert list(arrays.files) == list(result_layout(8))
         for name in arrays.files:
@@ -79,7 +81,7 @@ def test_a_failing_chunk_leaves_the_old_output_and_no_temporary_file(graph, inpu
         return reader(inputs)(start, stop)
 
     with pytest.raises(RuntimeError, match="disk gone"):
-        rectify_to_file(graph, failing, N, out, chunk_rows=5)
+        rectify_to_file(Rectifier(graph), failing, N, out, chunk_rows=5)
     assert out.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]
 

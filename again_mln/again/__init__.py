@@ -3,16 +3,18 @@
 graph compiled from them, weight learning, detection of implausible explanations, their repair
 (rectification) in batches or streamed from disk, and what the repair changed.
 
-    >>> from again_mln.again import FactorGraph, read_mln, rectify
-    >>> graph = FactorGraph(read_mln("rules.mln"))
-    >>> result = rectify(graph, concept_probs, categories, threshold=0.9)   # doctest: +SKIP
+    >>> from again_mln.again import Rectifier, read_mln
+    >>> rectifier = Rectifier(read_mln("rules.mln"), strategy="switch", threshold=0.9)
+    >>> result = rectifier.rectify(concept_probs, categories)   # doctest: +SKIP
 
 The names below are imported from their module on first use (importing this package imports no
 torch). The modules: ``logic`` (the schema: formulas, rules, rule sets), ``mlnfile`` (AGAIN rule
 and evidence files), ``graph`` (the compiled factor graph), ``learning`` (weight learning),
-``concept_query`` (conditional queries), ``detection`` and ``detectors`` (Eq. 3 and the calibrated
-detectors), ``switch`` (the intervention switch's candidates), ``rectification`` (the four repair
-strategies), ``streaming`` (chunked rectification of any length), ``explain`` (what a repair
+``concept_query`` (conditional queries), ``compiled`` (the graph with S_max and the switch tables),
+``detection`` (the detectors' scores), ``calibration`` (cutoffs, SR, AUROC), ``evidence`` (the
+network's confidence in queries), ``rectifier`` (the estimator: options, fit, detect, repair),
+``selection`` (choosing a detector), ``switch`` (the intervention switch's candidates),
+``rectification`` (the four repair strategies), ``layer`` (the differentiable repair), ``streaming`` (chunked rectification of any length), ``explain`` (what a repair
 changed, and its picture), ``synthetic`` (random rule sets for tests and benchmarks).
 """
 from again_mln._lazy import lazy_exports
@@ -24,10 +26,14 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "graph": ("FactorGraph",),
     "learning": ("LearningResult", "learn_weights", "read_data"),
     "concept_query": ("query",),
-    "detection": ("s_max", "detect", "detection_margins", "calibrate_threshold"),
-    "detectors": ("CalibratedDetector", "fixed_detector", "calibrate_detector", "select_detectors", "load_detector",
-                  "rectify_flagged"),
-    "rectification": ("STRATEGIES", "RectifyResult", "rectify", "network_evidence", "RuleLayer"),
+    "compiled": ("CompiledRules",),
+    "detection": ("SCORES", "solve_s_max", "rule_margin"),
+    "calibration": ("success_rate", "auroc", "auroc_stderr", "cutoff_at_rank", "empirical_rank", "conformal_rank"),
+    "evidence": ("network_evidence", "map_assignment", "posterior_marginals"),
+    "rectifier": ("Rectifier",),
+    "selection": ("Selection", "select_detectors", "flip_concepts", "auto_pick"),
+    "rectification": ("RectifyResult", "repair"),
+    "layer": ("RuleLayer",),
     "streaming": ("rectify_batch", "rectify_chunks", "rectify_to_file"),
     "explain": ("repaired_rules", "plot_rectified"),
     "synthetic": ("random_ruleset",),

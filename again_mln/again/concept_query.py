@@ -16,16 +16,13 @@ import torch
 from again_mln.mln import inference
 from again_mln.io import atomic
 from again_mln.errors import AgainError
-from again_mln.again.graph import FactorGraph
+from again_mln.again.graph import PROBABILITY_HARD_FLOOR, FactorGraph, hard_rule_weight
 from again_mln.again.logic import CATEGORY_PREDICATE, CONCEPT_PREDICATE, RuleSet
 from again_mln.validation import check_choice
 
 QueryMethod = Literal["marginals", "map"]
 QUERY_METHODS = ("marginals", "map")
 ENGINES = ("native", "pracmln")
-#: Hard rules weigh at least this much natively: a world breaking one keeps e^-40 of its mass,
-#: below double round-off of the probabilities (pracmln gives them zero mass).
-QUERY_HARD_WEIGHT = 40.0
 
 
 def evidence_potentials(evidence: torch.Tensor) -> torch.Tensor:
@@ -51,8 +48,7 @@ def query(ruleset: RuleSet, evidence: np.ndarray, categories: np.ndarray, method
             raise AgainError("the pracmln engine answers marginals only (its exact MPE needs toulbar2); use --engine native")
         result = pracmln.conditional_marginals(ruleset, evidence, categories)
     else:
-        soft = sum(abs(r.weight) for r in ruleset.rules if not r.hard)
-        graph = FactorGraph(ruleset, device="cpu", hard_weight=max(QUERY_HARD_WEIGHT, 1.0 + soft)).double()
+        graph = FactorGraph(ruleset, device="cpu", hard_weight=hard_rule_weight(ruleset, PROBABILITY_HARD_FLOOR)).double()
         observed = torch.as_tensor(evidence)
         view, y, extra = graph.factor_view(), torch.as_tensor(categories), evidence_potentials(observed)
         answer = inference.marginals if method == "marginals" else inference.map_assignment

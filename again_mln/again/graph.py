@@ -26,6 +26,18 @@ from again_mln.again.logic import Atom, Rule, RuleSet
 #: Largest number of entries of the padded factor truth tables ``(K or 1, F, 2**R)``; one wide rule
 #: pads every factor to its width, so the size is checked before anything is allocated.
 MAX_FACTOR_TABLE_ENTRIES = 2**27
+#: Where probabilities are read (log Z while learning, conditional queries) a hard rule weighs at
+#: least this: a world that breaks one keeps e^-40 of its mass, below double round-off of the
+#: probabilities (pracmln gives it none).
+PROBABILITY_HARD_FLOOR = 40.0
+
+
+def hard_rule_weight(ruleset: RuleSet, floor: float = 0.0) -> float:
+    """The one definition of a hard rule's finite weight: more than all soft weights together
+    (1 + sum |w|), so that breaking it is always worse than breaking every soft rule, and at least
+    ``floor`` (:data:`PROBABILITY_HARD_FLOOR` where probabilities are read); finite, so log Z is
+    well defined."""
+    return max(float(floor), 1.0 + sum(abs(r.weight) for r in ruleset.rules if not r.hard))
 
 @dataclass(frozen=True)
 class _ReducedRule:
@@ -87,16 +99,31 @@ class FactorGraph(nn.Module):
         self.ruleset = ruleset
         self.num_concepts = len(ruleset.concepts)
         self.num_categories = len(ruleset.categories)
-        soft = [abs(r.weight) for r in ruleset.rules if not r.hard]
-        #: Hard rules get a weight larger than all soft weights together, so that breaking one is
-        #: always worse than breaking every soft rule; it stays finite so log Z is well defined.
-        self.hard_weight = float(hard_weight if hard_weight is not None else 1.0 + sum(soft))
+        #: the weight of every hard rule (:func:`hard_rule_weight` unless given)
+        self.hard_weight = float(hard_rule_weight(ruleset) if hard_weight is None else hard_weight)
         self._compile([_reduce(r, ruleset.concept_index, ruleset.category_index) for r in ruleset.rules])
         weights = torch.tensor([self.hard_weight if r.hard else r.weight for r in ruleset.rules], dtype=torch.float32)
         self.weight = nn.Parameter(weights, requires_grad=False)
         self._cache: tuple[tuple, _Tables] | None = None
-        self._s_max: tuple[tuple, torch.Tensor] | None = None
         self.to(resolve_device(device))
+
+    @classmethod
+    def from_state(cls, ruleset: RuleSet, state: dict[str, torch.Tensor], hard_weight: float,
+                   factor_arity: np.ndarray) -> "FactorGraph":
+        """The graph of ``ruleset`` rebuilt from its ``state_dict`` without compiling the rules again
+        (what the rule cache stores: compiling a CUB-size rule set takes seconds)."""
+        graph = cls.__new__(cls)
+        nn.Module.__init__(graph)
+        graph.ruleset, graph.hard_weight = ruleset, float(hard_weight)
+        graph.num_concepts, graph.num_categories = len(ruleset.concepts), len(ruleset.categories)
+        graph.factor_arity = np.asarray(factor_arity, dtype=np.int64)
+        for name, value in state.items():
+            if name != "weight":
+                graph.register_buffer(name, value)
+        graph.max_arity = int(state["factor_variables"].shape[1])
+        graph.weight = nn.Parameter(state["weight"], requires_grad=False)
+        graph._cache = None
+        return graph
 
     # ---------------------------------------------------------------------------- compilation
     def _compile(self, reduced: list[_ReducedRule]) -> None:
@@ -148,11 +175,6 @@ class FactorGraph(nn.Module):
     def device(self) -> torch.device:
         return self.weight.device
 
-    @property
-    def weights(self) -> torch.Tensor:
-        """Weights of all rules in rule-set order (hard rules carry ``hard_weight``)."""
-        return self.weight
-
     def set_weights(self, weights: torch.Tensor) -> None:
         """Copy rule weights (R,) into the parameter."""
         weights = torch.as_tensor(weights)
@@ -161,14 +183,15 @@ class FactorGraph(nn.Module):
         with torch.no_grad():
             self.weight.copy_(weights)
 
-    def _weights_key(self) -> tuple:
+    def weights_key(self) -> tuple:
+        """Changes whenever the weights do (in place, moved or cast): what derived state is keyed on."""
         return (self.weight._version, self.weight.data_ptr(), self.weight.dtype)
 
     def tables(self) -> _Tables:
         """The weighted tables under the current weights: cached, except while the weights are
         being differentiated (then every call builds them afresh in the autograd graph)."""
         tracking = torch.is_grad_enabled() and self.weight.requires_grad
-        key = self._weights_key()
+        key = self.weights_key()
         if not tracking and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         w = self.weight
@@ -193,18 +216,8 @@ class FactorGraph(nn.Module):
         """Per-category unary log-potentials (K, M, 2)."""
         return self.tables().unary
 
-    @property
-    def s_max_cache(self) -> torch.Tensor | None:
-        """S_max(y) (K,) as last stored for the current weights and device, else ``None``
-        (the graph does no inference itself: :func:`again_mln.again.detection.s_max` fills it)."""
-        return self._s_max[1] if self._s_max is not None and self._s_max[0] == self._weights_key() else None
-
-    @s_max_cache.setter
-    def s_max_cache(self, value: torch.Tensor) -> None:
-        self._s_max = (self._weights_key(), value)
-
     def _apply(self, fn, *args, **kwargs):
-        self._cache = self._s_max = None  # derived tables follow the weights to the new device
+        self._cache = None  # derived tables follow the weights to the new device
         return super()._apply(fn, *args, **kwargs)
 
     # ------------------------------------------------------------------------------- scoring
@@ -230,6 +243,13 @@ class FactorGraph(nn.Module):
         for j in range(1, self.max_arity):
             codes += (cT << j).index_select(0, self.factor_variables[:, j])
         return codes
+
+    def factor_codes_at(self, concepts: torch.Tensor, num_samples: int, factor: torch.Tensor,
+                        sample: torch.Tensor) -> torch.Tensor:
+        """The codes of factors ``factor`` (P,) in samples ``sample`` (P,) of flat concept-major
+        concepts (M*N,): :meth:`factor_codes` for a few (factor, sample) pairs (``iterate``)."""
+        scope = self.factor_variables.index_select(0, factor)  # (P, R)
+        return sum(concepts.index_select(0, scope[:, j] * num_samples + sample) << j for j in range(self.max_arity))
 
     def lookup(self, table: torch.Tensor, columns: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """table[k(y_n), rows[f], columns[f, n]] for factor tables (Kf, F+1, W): (len(rows), N).
@@ -271,17 +291,6 @@ class FactorGraph(nn.Module):
         truth = self.lookup(self.factor_truth, self.factor_codes(c.T.contiguous()), y)
         out[:, self.multi_rules] = truth[:-1].T
         return out
-
-    def score_all_categories(self, assignments: torch.Tensor) -> torch.Tensor:
-        """S(c, k) for binary assignments (B, M) and every category k: (B, K)."""
-        t = self.tables()
-        a = assignments.long()
-        unary_on = t.unary[:, :, 1] - t.unary[:, :, 0]  # (K, M)
-        scores = t.const + t.unary[:, :, 0].sum(1) + a.to(unary_on.dtype) @ unary_on.T
-        codes = self.factor_codes(a.T.contiguous())  # (F+1, B)
-        values = t.factor_values  # (Kf, F+1, W)
-        per_category = values.gather(2, codes[None].expand(len(values), -1, -1)).sum(1)  # (Kf, B)
-        return scores + per_category.T
 
     # --------------------------------------------------------------------------- flip gains
     def flip_gains(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

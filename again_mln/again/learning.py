@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from again_mln.mln import inference
 from again_mln.errors import AgainError
-from again_mln.again.graph import FactorGraph
+from again_mln.again.graph import PROBABILITY_HARD_FLOOR, FactorGraph, hard_rule_weight
 from again_mln.mln.inference.rings import LogRing
 from again_mln.io.inputs import NAMES, NUMBERS, align_columns, load_array, names_of_ids, saved_names
 from again_mln.again.logic import RuleSet
@@ -35,9 +35,6 @@ from again_mln.again.logic import RuleSet
 Method = Literal["auto", "cll", "pll"]
 Engine = Literal["native", "pracmln"]
 ExactMethod = Literal["auto", "eliminate", "enumerate"]
-#: Weight given to hard rules while learning: a violating assignment keeps e^-30 of its mass,
-#: numerically nothing, while float32 scores keep their precision (pracmln uses infinity).
-HARD_WEIGHT = 30.0
 #: Largest per-sample gradient entry accepted when the line search stalls at float32 precision.
 FLOAT32_GTOL = 1e-4
 
@@ -183,7 +180,7 @@ def learn_weights(
         raise AgainError("the rules have no soft, non-fixed weight to learn")
     if prior_stdev is not None and not prior_stdev > 0:
         raise AgainError(f"the prior standard deviation must be positive, got {prior_stdev}")
-    graph = FactorGraph(ruleset, device=device, hard_weight=HARD_WEIGHT).double()
+    graph = FactorGraph(ruleset, device=device, hard_weight=hard_rule_weight(ruleset, PROBABILITY_HARD_FLOOR)).double()
     route = exact_route(graph, exact) if method in ("auto", "cll") else None
     if method == "cll" and route is None:
         raise AgainError(f"exact conditional likelihood is out of reach for these {len(ruleset.concepts)} concepts; use --method pll")

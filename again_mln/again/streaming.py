@@ -21,9 +21,8 @@ import torch
 
 from again_mln.io.atomic import atomic_path
 from again_mln.choices import DEFAULT_CHUNK_ROWS
-from again_mln.again.detectors import CalibratedDetector, rectify_flagged
-from again_mln.again.graph import FactorGraph
-from again_mln.again.rectification import numpy_result, rectify
+from again_mln.again.rectification import numpy_result
+from again_mln.again.rectifier import Rectifier
 
 #: A reader of rows ``start:stop``: concept probabilities (n, M) float32 and category ids (n,).
 RowReader = Callable[[int, int], "tuple[np.ndarray, np.ndarray]"]
@@ -40,40 +39,22 @@ def result_layout(num_concepts: int) -> dict[str, tuple[tuple[int, ...], np.dtyp
     }
 
 
-def rectify_batch(
-    graph: FactorGraph,
-    concept_probs: np.ndarray,
-    categories: np.ndarray,
-    strategy: str = "switch",
-    threshold: float = 0.9,
-    lam: float = 1.0,
-    detector: CalibratedDetector | None = None,
-) -> dict[str, np.ndarray]:
-    """Detect (Eq. 3 at ``threshold``, or a calibrated ``detector``) and rectify one batch given
-    as numpy arrays; the arrays of :func:`result_layout`."""
+def rectify_batch(rectifier: Rectifier, concept_probs: np.ndarray, categories: np.ndarray) -> dict[str, np.ndarray]:
+    """Detect and rectify one batch given as numpy arrays; the arrays of :func:`result_layout`."""
     probs = torch.from_numpy(np.ascontiguousarray(concept_probs, dtype=np.float32))
-    y = torch.from_numpy(np.asarray(categories))
-    result = numpy_result(rectify(graph, probs, y, strategy, threshold, lam) if detector is None
-                          else rectify_flagged(detector, probs, y, strategy, lam))
-    return {name: result[name].astype(dtype, copy=False) for name, (_, dtype) in result_layout(graph.num_concepts).items()}
+    result = numpy_result(rectifier.rectify(probs, torch.from_numpy(np.asarray(categories))))
+    layout = result_layout(rectifier.graph.num_concepts)
+    return {name: result[name].astype(dtype, copy=False) for name, (_, dtype) in layout.items()}
 
 
-def rectify_chunks(
-    graph: FactorGraph,
-    read: RowReader,
-    num_rows: int,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    strategy: str = "switch",
-    threshold: float = 0.9,
-    lam: float = 1.0,
-    detector: CalibratedDetector | None = None,
-) -> Iterator[dict[str, np.ndarray]]:
+def rectify_chunks(rectifier: Rectifier, read: RowReader, num_rows: int,
+                   chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[dict[str, np.ndarray]]:
     """The results of rows 0..num_rows, one chunk of ``chunk_rows`` rows at a time, in order."""
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     for start in range(0, num_rows, chunk_rows):
         probs, categories = read(start, min(start + chunk_rows, num_rows))
-        yield rectify_batch(graph, probs, categories, strategy, threshold, lam, detector)
+        yield rectify_batch(rectifier, probs, categories)
 
 
 @dataclass
@@ -143,18 +124,8 @@ def write_npz_chunks(
                 handle.close()
 
 
-def rectify_to_file(
-    graph: FactorGraph,
-    read: RowReader,
-    num_rows: int,
-    output: str | os.PathLike,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    strategy: str = "switch",
-    threshold: float = 0.9,
-    lam: float = 1.0,
-    progress: bool = False,
-    detector: CalibratedDetector | None = None,
-) -> StreamSummary:
+def rectify_to_file(rectifier: Rectifier, read: RowReader, num_rows: int, output: str | os.PathLike,
+                    chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: bool = False) -> StreamSummary:
     """Rectify rows 0..num_rows read by ``read`` and write the results to ``output`` (``.npz``),
     one chunk in memory at a time; a progress bar on stderr when ``progress``."""
     from tqdm import tqdm
@@ -165,6 +136,6 @@ def rectify_to_file(
             summary.add(result)
             bar.update(len(result["flagged"]))
 
-        chunks = rectify_chunks(graph, read, num_rows, chunk_rows, strategy, threshold, lam, detector)
-        write_npz_chunks(output, num_rows, result_layout(graph.num_concepts), chunks, on_chunk)
+        chunks = rectify_chunks(rectifier, read, num_rows, chunk_rows)
+        write_npz_chunks(output, num_rows, result_layout(rectifier.graph.num_concepts), chunks, on_chunk)
     return summary

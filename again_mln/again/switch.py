@@ -9,20 +9,22 @@ gain is the sum of its single-flip gains plus a correction from the factors that
 of its concepts: their joint flip differs from the sum of single flips. Every gain is added up
 in the order of :meth:`FactorGraph.flip_gains_cm`, so it is the same float as the dense
 computation's, and so are the flips chosen from it. Where so many rules are violated that the
-dense tables of every gain cost less, the switch takes those (:meth:`Switch.dense_is_cheaper`).
+dense tables of every gain cost less, the switch takes those (:meth:`SwitchTables.dense_is_cheaper`).
 ``iterate`` keeps the candidates in a :class:`CandidateTable` and recomputes after each round only
 those that the round's flips can change.
 """
 from __future__ import annotations
 
 import math
-import weakref
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse
 import torch
+from torch import nn
 
 from again_mln.again.graph import FactorGraph
+from again_mln.errors import AgainError
 
 
 def _subset_masks(arity: int) -> np.ndarray:
@@ -42,6 +44,58 @@ def _joint_flip_interaction(values: torch.Tensor) -> torch.Tensor:
         single = values[..., codes ^ (1 << j)][..., None] - before  # (Kf, F, W, 1)
         separate = separate + single * ((codes >> j) & 1)  # only masks holding bit j
     return joint - separate
+
+
+#: Largest joint-flip table (entries) the switch builds: rules are padded to the widest one, so a
+#: single wide rule multiplies the size for every rule (4 bytes an entry).
+MAX_SWITCH_TABLE_ENTRIES = 2**27
+
+
+def check_switch_size(graph: FactorGraph) -> None:
+    """Refuse, in one line that names the widest rule, a switch whose joint-flip table would not
+    fit: (Kf, F+1, W, W) entries for F multi-concept rules padded to W = 2**(widest arity)."""
+    values = graph.factor_truth
+    entries = values.shape[0] * values.shape[1] * values.shape[2] ** 2
+    if entries <= MAX_SWITCH_TABLE_ENTRIES:
+        return
+    widest = graph.ruleset.rules[int(graph.multi_rules[int(np.argmax(graph.factor_arity))])]
+    raise AgainError(f"the switch would need {4 * entries / 2**30:,.1f} GiB for its joint-flips: rule "
+                     f"{str(widest.formula)!r} has {graph.max_arity} concepts and every one of the "
+                     f"{len(graph.factor_arity):,} multi-concept rules is padded to its 2**{graph.max_arity} values; "
+                     f"use --strategy map or marginal, or split that rule")
+
+
+def _holders(variables: np.ndarray, arity: np.ndarray, masks: np.ndarray, valid: np.ndarray,
+             num_concepts: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each multi-bit subset u (mask ``masks[u]`` over rule positions) of each rule f, the rules
+    g (ascending) holding two or more of its concepts, and which of g's positions those are (bits):
+    ``holder`` (U, L, F), F = the dummy factor where there is none, and ``holder_bits`` (U, L, F)."""
+    F, R = variables.shape[0], variables.shape[1] if variables.ndim == 2 else 0
+    U = len(masks)
+    if not F or not U:
+        return np.full((U, 0, F), F, np.int64), np.zeros((U, 0, F), np.int64)
+    held = np.arange(R)[None, :] < arity[:, None]  # (F, R): position in use
+    rows, cols = np.nonzero(held)
+    incidence = scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, variables[rows, cols])), shape=(F, num_concepts))
+    f, g = (incidence @ incidence.T).nonzero()  # rules sharing a concept (f == g included)
+    same = ((variables[f][:, :, None] == variables[g][:, None, :]) & held[f][:, :, None] & held[g][:, None, :])  # (P, R, R)
+    chosen = (masks[:, None] >> np.arange(R)) & 1  # (U, R): the positions of f in subset u
+    inside = np.einsum("pjk,uj->puk", same.astype(np.int64), chosen) > 0  # (P, U, R): position k of g chosen
+    bits = inside.astype(np.int64) @ (1 << np.arange(R))  # (P, U)
+    keep = (inside.sum(2) >= 2) & valid[f]  # (P, U)
+    pair, u = np.nonzero(keep)
+    order = np.lexsort((g[pair], f[pair], u))
+    pair, u = pair[order], u[order]
+    group = u * F + f[pair]
+    first = np.r_[True, group[1:] != group[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(group)), 0))
+    slot = np.arange(len(group)) - start  # rank of g within its (u, f) group
+    width = int(slot.max()) + 1 if len(slot) else 0
+    holder = np.full((U, width, F), F, dtype=np.int64)
+    holder_bits = np.zeros((U, width, F), dtype=np.int64)
+    holder[u, slot, f[pair]] = g[pair]
+    holder_bits[u, slot, f[pair]] = bits[pair, u]
+    return holder, holder_bits
 
 
 def _ragged(pointers: torch.Tensor, counts: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,69 +143,57 @@ class Candidates(NamedTuple):
     subset_gains: torch.Tensor  # (P, T) S(c xor t) - S(c), subset t = bit mask t + 1 of f's concepts; -inf where f has none
 
 
-class Switch:
-    """The switch's tables of one graph: which factors hold each concept (CSR, entries in the
-    graph's flip-gain order) and, for each multi-concept rule f and subset t of its concepts, the
-    factors that hold two or more concepts of t, with the bits of t inside them."""
+class SwitchTables(nn.Module):
+    """The switch's tables of one graph, as buffers: which factors hold each concept (CSR, entries
+    in the graph's flip-gain order) and, for each multi-concept rule f and subset t of its
+    concepts, the factors that hold two or more concepts of t, with the bits of t inside them.
+    Built with array operations; their size is checked before anything is allocated."""
 
     def __init__(self, graph: FactorGraph):
-        self.graph = graph
+        super().__init__()
+        check_switch_size(graph)
+        object.__setattr__(self, "graph", graph)  # the compiled rules own the graph; not a submodule
         variables = graph.factor_variables.cpu().numpy()
         arity, R, F = graph.factor_arity, graph.max_arity, len(graph.factor_arity)
         subsets = _subset_masks(R)
-        holders: dict[int, list[int]] = {}
-        for g in range(F):
-            for v in variables[g, : arity[g]]:
-                holders.setdefault(int(v), []).append(g)
-        valid = np.zeros((F, len(subsets)), bool)
-        entries: list[list[tuple[int, int]]] = []
-        for f in range(F):
-            for t, mask in enumerate(subsets):
-                valid[f, t] = mask < 2 ** arity[f]
-                chosen = {int(variables[f, j]) for j in range(R) if mask >> j & 1} if valid[f, t] else set()
-                touched = {g for v in chosen for g in holders.get(v, [])}
-                row = []
-                for g in sorted(touched):
-                    bits = sum(1 << j for j in range(arity[g]) if int(variables[g, j]) in chosen)
-                    if bin(bits).count("1") >= 2:
-                        row.append((g, bits))
-                entries.append(row)
+        valid = subsets[None, :] < 2 ** arity[:, None]  # (F, T): subset t exists in rule f
         multi_bit = [t for t, mask in enumerate(subsets) if bin(mask).count("1") >= 2]
-        width = max((len(entries[f * len(subsets) + t]) for f in range(F) for t in multi_bit), default=0)
-        holder = np.full((len(multi_bit), width, F), F, dtype=np.int64)  # F = the dummy factor
-        holder_bits = np.zeros((len(multi_bit), width, F), dtype=np.int64)
-        for f in range(F):
-            for u, t in enumerate(multi_bit):
-                for l, (g, bits) in enumerate(entries[f * len(subsets) + t]):
-                    holder[u, l, f], holder_bits[u, l, f] = g, bits
+        holder, holder_bits = _holders(variables[:F], arity, subsets[multi_bit], valid[:, multi_bit], graph.num_concepts)
         # concept -> (factor, position) entries, ordered as flip_gains_cm adds them: position, then factor
         factor, position = np.nonzero(np.arange(R) < arity[:, None])
         concept = variables[factor, position]
         order = np.lexsort((factor, position, concept))
         counts = np.bincount(concept, minlength=graph.num_concepts)
         dev = graph.device
-        self.device = dev
         self.num_rules = F
         self.subset_masks = subsets.tolist()
         self.partial_subsets = [t for t in range(len(subsets)) if not valid[:, t].all()]
-        self.subset_penalty = torch.tensor(np.where(valid, 0.0, -np.inf).T.copy(), dtype=torch.float32, device=dev)  # (T, F)
         self.multi_bit_subsets = multi_bit
-        self.holder = torch.tensor(holder, device=dev)  # (U, L, F)
-        self.holder_bits = torch.tensor(holder_bits, device=dev)
-        self.arity = torch.tensor(arity, dtype=torch.long, device=dev)
         self.mixed_arity = bool(F) and int(arity.min()) < R
-        self.variables = graph.factor_variables.T.contiguous()  # (R, F+1): row j = the j-th concept of each rule
-        self.member_counts = torch.tensor(counts, dtype=torch.int32, device=dev)
-        self.member_pointers = torch.tensor(np.cumsum(counts) - counts, dtype=torch.int32, device=dev)
-        self.member_factor = torch.tensor(factor[order], dtype=torch.int32, device=dev)
-        self.member_bit = torch.tensor(1 << position[order], dtype=torch.int32, device=dev)
-        self.member_row = self.member_factor * graph.factor_truth.shape[2]  # start of the factor's table row
+
+        def buffer(name: str, value, dtype) -> None:
+            self.register_buffer(name, torch.as_tensor(np.ascontiguousarray(value), dtype=dtype, device=dev))
+
+        buffer("subset_penalty", np.where(valid, 0.0, -np.inf).T, torch.float32)  # (T, F)
+        buffer("holder", holder, torch.long)  # (U, L, F)
+        buffer("holder_bits", holder_bits, torch.long)
+        buffer("arity", arity, torch.long)
+        self.register_buffer("variables", graph.factor_variables.T.contiguous())  # (R, F+1): row j = j-th concept
+        buffer("member_counts", counts, torch.int32)
+        buffer("member_pointers", np.cumsum(counts) - counts, torch.int32)
+        buffer("member_factor", factor[order], torch.int32)
+        buffer("member_bit", 1 << position[order], torch.int32)
+        self.register_buffer("member_row", self.member_factor * graph.factor_truth.shape[2])  # the factor's table row
+        self.register_buffer("coupled", graph.coupled_concepts)
         #: Lookups of the dense single-flip gains per sample (FactorGraph.flip_gains_cm): every
         #: factor at every position, and every concept.
         self.dense_work = (F + 1) * R + graph.num_concepts
         self.mean_degree = len(factor) / graph.num_concepts
-        self.coupled = graph.coupled_concepts
         self._interaction: tuple[object, torch.Tensor | None] | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.variables.device
 
     def interaction(self) -> torch.Tensor | None:
         """(Kf, F+1, W*W) joint-flip corrections under the graph's current weights."""
@@ -314,7 +356,7 @@ class CandidateTable:
     concept of N(S). Those are all :meth:`flip` recomputes, so a round costs what it changes
     (plus one max over the candidates of each sample still improving)."""
 
-    def __init__(self, switch: Switch, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor, candidates: Candidates):
+    def __init__(self, switch: SwitchTables, cT: torch.Tensor, y: torch.Tensor, codes: torch.Tensor, candidates: Candidates):
         M, N = cT.shape
         F = switch.num_rules
         self.switch, self.cT = switch, cT
@@ -368,8 +410,7 @@ class CandidateTable:
         rule_keys = rule_keys.index_select(0, _first_of_each(rule_keys, self.rule_scratch)[0])
         rule = rule_keys // N
         rule_sample = rule_keys - rule * N
-        codes = sum(batch.concepts.index_select(0, switch.variables[j].index_select(0, rule) * N + rule_sample) << j
-                    for j in range(R))
+        codes = graph.factor_codes_at(batch.concepts, N, rule, rule_sample)
         batch.codes.index_copy_(0, rule_keys, codes)
         truth = graph.factor_truth
         row = switch._row(rule, batch.y.index_select(0, rule_sample) if len(truth) > 1 else None, truth.shape)
@@ -393,14 +434,3 @@ class CandidateTable:
         concept_gains, subset_gains = switch._gains(batch, near, rule, rule_sample, self.concept_scratch)
         self.gains.index_copy_(0, (near % N) * self.width + near // N, concept_gains)
         self._set_rules(rule, rule_sample, subset_gains)
-
-
-_SWITCHES: "weakref.WeakKeyDictionary[FactorGraph, Switch]" = weakref.WeakKeyDictionary()
-
-
-def switch_of(graph: FactorGraph) -> Switch:
-    """The graph's switch tables, compiled on first use (and again after ``graph.to``)."""
-    switch = _SWITCHES.get(graph)
-    if switch is None or switch.device != graph.device:
-        switch = _SWITCHES[graph] = Switch(graph)
-    return switch

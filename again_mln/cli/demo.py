@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import click
 
 from again_mln.io.atomic import output_folder
-from again_mln.cli.options import device_option, seed_option
+from again_mln.cli.options import device_option, seed_option, target_sr_option
 
 if TYPE_CHECKING:
     from again_mln.evaluation.experiments import Setup
@@ -18,8 +18,7 @@ DEMO_SIZES = dict(n_train=5000, n_val=1000, n_test=1000, epochs=20, at_epochs=3,
 @click.command("demo")
 @click.option("-o", "--output", type=click.Path(file_okay=False), default="again-demo", show_default=True,
               help="Folder for the rule files and the report.")
-@click.option("--target-sr", type=click.FloatRange(0, 1, min_open=True), default=0.98, show_default=True,
-              help="Pass rate on clean validation data that calibrates the detection relaxation d.")
+@target_sr_option(0.98, "Pass rate on clean validation data that calibrates the detection relaxation d.")
 @seed_option
 @device_option
 def demo_command(output, target_sr, seed, device):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from again_mln.choices import AUTO, DETECTORS
-from again_mln.cli.options import device_option, lam_option, quiet_option, seed_option, threshold_option
+from again_mln.cli.options import device_option, lam_option, quiet_option, seed_option, target_sr_option, threshold_option
 
 
 @click.command("detect")
@@ -19,8 +19,7 @@ from again_mln.cli.options import device_option, lam_option, quiet_option, seed_
               help="Category ids (N,) or scores (N, K), .npy; optional when PREDS is an .npz holding 'categories'.")
 @click.option("--calibrate", "clean_path", type=click.Path(dir_okay=False),
               help="Clean validation predictions (.npz with concepts and categories) to calibrate on.")
-@click.option("--target-sr", default=0.98, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              help="Pass rate on the clean predictions that the calibration guarantees.")
+@target_sr_option(0.98, "Pass rate on the clean predictions that the calibration guarantees.")
 @click.option("--detector", default=None, type=click.Choice(DETECTORS + (AUTO,)),
               help="Detector [auto with --calibrate: best validation AUROC against a flip of the least sure concept; "
                    "else paper at --threshold].")
@@ -36,25 +35,27 @@ def detect_command(preds, mln_path, categories_path, clean_path, target_sr, dete
     """Flag the explanations in PREDS that a detector finds implausible under the rules."""
     import torch
 
-    from again_mln.io.atomic import save_npz
-    from again_mln.io.cache import compiled_graph
-    from again_mln.again.detectors import AUTO_CORRUPTION, detector_arrays, fixed_detector, select_detectors
+    from again_mln.again.rectifier import Rectifier
+    from again_mln.again.selection import AUTO_CORRUPTION, select_detectors
     from again_mln.errors import AgainError
+    from again_mln.io.atomic import save_npz
+    from again_mln.io.cache import compiled_rules
     from again_mln.io.inputs import load_predictions
 
-    graph, _ = compiled_graph(mln_path, device)
-    probs, categories = (torch.from_numpy(a) for a in load_predictions(preds, graph.ruleset, categories_path, logits))
+    compiled, _ = compiled_rules(mln_path, device)
+    ruleset = compiled.graph.ruleset
+    probs, categories = (torch.from_numpy(a) for a in load_predictions(preds, ruleset, categories_path, logits))
     if clean_path is None:
         if detector not in (None, "paper"):
             raise AgainError(f"detector {detector!r} is calibrated: give clean predictions with --calibrate")
-        chosen, note = fixed_detector(graph, threshold), f"paper at d = {threshold:g} (not calibrated)"
+        chosen = Rectifier(compiled, "map", threshold=threshold)  # detection only: map builds no repair tables
+        note = f"paper at d = {threshold:g} (not calibrated)"
     else:
-        clean, clean_categories = (torch.from_numpy(a) for a in load_predictions(clean_path, graph.ruleset,
-                                                                                 logits=logits))
-        selection = select_detectors((detector or AUTO,), graph, clean, clean_categories, target_sr, lam, seed)
+        clean, clean_categories = (torch.from_numpy(a) for a in load_predictions(clean_path, ruleset, logits=logits))
+        selection = select_detectors((detector or AUTO,), compiled, clean, clean_categories, target_sr, lam, seed, "map")
         chosen = next(iter(selection.detectors.values()))
-        note = (f"{chosen.name}, calibrated on {len(clean)} clean explanations for SR >= {target_sr:g} "
-                f"(validation SR {100 * selection.validation_sr[chosen.name]:.1f}%)")
+        note = (f"{chosen.detector}, calibrated on {len(clean)} clean explanations for SR >= {target_sr:g} "
+                f"(validation SR {100 * selection.validation_sr[chosen.detector]:.1f}%)")
         if selection.auto is not None:
             note += f"; auto chose it by validation AUROC against a {AUTO_CORRUPTION}: " + ", ".join(
                 f"{n} {a:.3f}" for n, a in selection.validation_auroc[AUTO_CORRUPTION].items())
@@ -62,7 +63,7 @@ def detect_command(preds, mln_path, categories_path, clean_path, target_sr, dete
     scores = chosen.relative(raw, categories)
     flags = scores <= 0
     save_npz(output, {"scores": scores.cpu().numpy(), "raw_scores": raw.cpu().numpy(),
-                      "flagged": flags.cpu().numpy(), **detector_arrays(chosen)})
+                      "flagged": flags.cpu().numpy(), **chosen.arrays()})
     if not quiet:
         click.echo(f"detector     {note}")
         click.echo(f"flagged      {int(flags.sum())} of {len(flags)} explanations "

@@ -7,7 +7,7 @@ import sys
 import click
 
 from again_mln.choices import DETECTORS, EVALUATION_DATASETS, STRATEGIES, check_detectors
-from again_mln.cli.options import data_root_option, device_option, parse_attack, quiet_option, threshold_option
+from again_mln.cli.options import data_root_option, device_option, parse_attack, quiet_option, target_sr_option, threshold_option
 from again_mln.errors import AgainError
 
 
@@ -40,8 +40,7 @@ def _detectors(value: str | None) -> tuple[str, ...] | None:
 @click.option("--quick", is_flag=True, help="Small preset: minutes on a CPU (see the report for sizes).")
 @click.option("--repeats", type=click.IntRange(1), default=None, help="Seeds to average over [preset].")
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed; repeat r uses seed + r.")
-@click.option("--target-sr", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Calibrate the detectors on clean validation data for this pass rate (e.g. 0.98).")
+@target_sr_option(None, "Calibrate the detectors on clean validation data for this pass rate (e.g. 0.98).")
 @click.option("--detector", "detectors", callback=lambda c, p, v: _detectors(v), default=None,
               help=f"Detectors to compare, comma-separated, from {', '.join(DETECTORS)}, or auto (the best "
                    "validation AUROC against a flip of the concept the network is least sure of) [auto; paper when "

@@ -12,24 +12,25 @@ from typing import TYPE_CHECKING
 import click
 
 from again_mln.choices import INTERVENTION_POLICIES as POLICIES, SPLITS
-from again_mln.cli.options import device_option, lam_option, parse_attack, quiet_option, seed_option, threshold_option
+from again_mln.cli.options import device_option, lam_option, parse_attack, quiet_option, seed_option, target_sr_option, threshold_option
 
 if TYPE_CHECKING:
     from again_mln.datasets.base import ConceptDataset
-    from again_mln.again.graph import FactorGraph
+    from again_mln.again.rectifier import Rectifier
     from again_mln.models.cbm import ConceptModel
 
 
-def _calibrated_threshold(model: ConceptModel, graph: FactorGraph, train: ConceptDataset, target_sr: float, batch_size: int) -> float:
-    """The detection relaxation d whose pass rate on the model's clean training explanations is ``target_sr``."""
+def _calibrated(rectifier: Rectifier, model: ConceptModel, train: ConceptDataset, batch_size: int) -> float:
+    """Fit the paper's detector on the model's clean training explanations; the relaxation d it chose."""
+    import math
+
     import torch
 
-    from again_mln.again.detection import calibrate_threshold
     from again_mln.models.training import predict
 
-    arrays = predict(model, train, batch_size, graph.device)
-    return calibrate_threshold(graph, torch.from_numpy(arrays["concepts"]),
-                               torch.from_numpy(arrays["categories"].argmax(1)), target_sr).threshold
+    arrays = predict(model, train, batch_size, rectifier.graph.device)
+    rectifier.fit(torch.from_numpy(arrays["concepts"]), torch.from_numpy(arrays["categories"].argmax(1)))
+    return min(1.0, math.exp(float(rectifier.cutoffs[0])))
 
 
 @click.command("intervene")
@@ -50,8 +51,7 @@ def _calibrated_threshold(model: ConceptModel, graph: FactorGraph, train: Concep
               help="Largest number of concepts the expert answers per sample.")
 @lam_option(1.0, "Weight of the network's log-probabilities against the rules in the posterior.")
 @threshold_option(1.0, "rules+rectify repairs explanations that fail detection at this d (1: all of them).")
-@click.option("--target-sr", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Instead of --threshold, calibrate d per model for this pass rate on its clean training split.")
+@target_sr_option(None, "Instead of --threshold, calibrate d per model for this pass rate on its clean training split.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N samples of the split.")
 @click.option("--batch-size", type=click.IntRange(1), default=512, show_default=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
@@ -67,7 +67,9 @@ def intervene_command(checkpoints, mln_path, split, attack, eps, steps, n_target
     from again_mln.evaluation.attacks import AttackConfig, attack_split
     from again_mln.datasets import DataConfig, load_dataset
     from again_mln.errors import AgainError
+    from again_mln.again.compiled import CompiledRules
     from again_mln.again.graph import FactorGraph
+    from again_mln.again.rectifier import Rectifier
     from again_mln.evaluation.interventions import check_policies, curves_table, intervention_curves, plot_curves, summarize
     from again_mln.again.mlnfile import read_mln
     from again_mln.models.checkpoint import load_checkpoint
@@ -77,6 +79,7 @@ def intervene_command(checkpoints, mln_path, split, attack, eps, steps, n_target
     for path in paths:
         check_target(path)
     graph = FactorGraph(read_mln(mln_path), device=device)
+    compiled = CompiledRules(graph)
     say = (lambda _: None) if quiet else click.echo
     start = time.perf_counter()
     records = []
@@ -86,8 +89,9 @@ def intervene_command(checkpoints, mln_path, split, attack, eps, steps, n_target
             raise AgainError(f"{checkpoint}: the checkpoint names no dataset")
         data_config = DataConfig.from_dict(payload["data_config"])
         data = load_dataset(data_config, split)
+        rectifier = Rectifier(compiled, "marginal", "paper", lam, threshold, target_sr)
         if target_sr is not None:
-            threshold = _calibrated_threshold(model, graph, load_dataset(data_config, "train"), target_sr, batch_size)
+            threshold = _calibrated(rectifier, model, load_dataset(data_config, "train"), batch_size)
         data = data.subset(slice(0, limit)) if limit else data
         conditions = [("clean", data)]
         if attack is not None:
@@ -95,8 +99,7 @@ def intervene_command(checkpoints, mln_path, split, attack, eps, steps, n_target
             attacked = attack_split(model, data, config, seed, graph, batch_size, graph.device)
             conditions.append(("attacked", attacked.adversarial))
         for condition, inputs in conditions:
-            for record in intervention_curves(model, graph, inputs, policies, max_k, condition, lam, threshold, seed,
-                                              batch_size):
+            for record in intervention_curves(model, rectifier, inputs, policies, max_k, condition, seed, batch_size):
                 records.append({**record, "run": run, "checkpoint": str(checkpoint), "threshold": threshold})
         say(f"{checkpoint}: {len(data)} {split} samples, d = {threshold:.4g}, {time.perf_counter() - start:.0f} s so far")
     summary = summarize(records)

@@ -29,6 +29,16 @@ THRESHOLD = FiniteFloat(0, 1)
 LAM = FiniteFloat(0)
 
 
+#: the type of every ``--target-sr``: the pass rate a calibration guarantees on clean data, in (0, 1)
+#: (SR = 1 is no target: only passing every explanation guarantees it)
+TARGET_SR = click.FloatRange(0, 1, min_open=True, max_open=True)
+
+
+def target_sr_option(default: float | None, help: str):
+    """``--target-sr``, declared alike in every command (a bad value exits 2 everywhere)."""
+    return click.option("--target-sr", type=TARGET_SR, default=default, show_default=default is not None, help=help)
+
+
 def threshold_option(default: float, help: str):
     """``--threshold``, declared alike in every command (a bad value exits 2 everywhere)."""
     return click.option("--threshold", type=THRESHOLD, default=default, show_default=True, help=help)

@@ -35,19 +35,20 @@ from again_mln.cli.options import device_option, lam_option, quiet_option, thres
 def rectify_command(preds, mln_path, categories_path, output, threshold, detector_path, strategy, lam, device, logits,
                     concept_names, chunk_size, no_cache, quiet):
     """Detect explanations in PREDS that break the rules and rectify them."""
-    from again_mln.io.cache import compiled_graph
-    from again_mln.again.detectors import load_detector
-    from again_mln.io.inputs import open_predictions
+    from again_mln.again.rectifier import Rectifier, check_strategy
     from again_mln.again.streaming import rectify_to_file
+    from again_mln.io.cache import compiled_rules
+    from again_mln.io.inputs import open_predictions
 
-    graph, cached = compiled_graph(mln_path, device, use_cache=not no_cache)
-    ruleset = graph.ruleset
+    compiled, cached = compiled_rules(mln_path, device, use_cache=not no_cache,
+                                      check=lambda graph: check_strategy(graph, strategy))  # before S_max is solved
+    graph, ruleset = compiled.graph, compiled.graph.ruleset
+    rectifier = (Rectifier.load(detector_path, compiled, strategy) if detector_path
+                 else Rectifier(compiled, strategy, "paper", lam, threshold))
     predictions = open_predictions(preds, ruleset, categories_path, logits, concept_names)
     n = len(predictions)
     start = time.perf_counter()
-    detector = load_detector(detector_path, graph) if detector_path else None
-    summary = rectify_to_file(graph, predictions.rows, n, output, chunk_size, strategy, threshold, lam,
-                              progress=not quiet and n > chunk_size, detector=detector)
+    summary = rectify_to_file(rectifier, predictions.rows, n, output, chunk_size, progress=not quiet and n > chunk_size)
     seconds = time.perf_counter() - start
     if quiet:
         return
@@ -56,7 +57,7 @@ def rectify_command(preds, mln_path, categories_path, output, threshold, detecto
                f"{len(ruleset.rules)} rules ({'compiled rules from the cache' if cached else 'compiled'})")
     click.echo(f"explanations {n}")
     click.echo(f"flagged      {flagged} ({100.0 * flagged / max(n, 1):.1f}%) "
-               + (f"by the {detector.name} detector of {detector_path}" if detector else f"at d = {threshold}"))
+               + (f"by the {rectifier.detector} detector of {detector_path}" if detector_path else f"at d = {threshold}"))
     click.echo(f"strategy     {strategy}: {summary.interventions / max(flagged, 1):.2f} interventions per flagged "
                f"explanation, mean score change {summary.score_change / max(flagged, 1):+.3f}")
     click.echo(f"speed        {n / max(seconds, 1e-9):,.0f} explanations/s on {graph.device} "

@@ -15,9 +15,9 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "attacks": ("EPSILONS", "AttackConfig", "input_bounds", "pgd_attack", "attack_dataset", "adversarial_perturbation",
                 "attack_summary", "attack_split", "attack_checkpoint"),
     "experiments": ("EvaluationConfig", "Evaluation", "evaluation_config", "run_evaluation", "merge_evaluations"),
-    "metrics": ("p_acc", "e_acc", "lsm", "lsm_per_sample", "identification_rate", "success_rate", "ir_changed",
-                "ir_at_sr", "auroc", "roc_curve"),
+    "metrics": ("p_acc", "e_acc", "lsm", "lsm_per_sample", "identification_rate", "ir_changed",
+                "ir_at_sr", "roc_curve"),
     "reporting": ("tables", "markdown_report", "csv_text", "write_reports", "load_evaluation", "detection_summary"),
-    "interventions": ("Oracle", "Session", "check_policies", "posterior_marginals", "intervention_curves", "summarize",
+    "interventions": ("Oracle", "Session", "check_policies", "answered_posterior", "intervention_curves", "summarize",
                       "curves_table", "plot_curves"),
 })

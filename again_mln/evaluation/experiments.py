@@ -27,8 +27,10 @@ from tqdm import tqdm
 from again_mln.evaluation.attacks import (EPSILONS, AttackConfig, adversarial_perturbation, attack_dataset, attack_summary,
                                           input_bounds)
 from again_mln.choices import EVALUATION_DATASETS, check_detectors
-from again_mln.again.detection import s_max
-from again_mln.again.detectors import AUTO, AUTO_CORRUPTION, CalibratedDetector, fixed_detector, select_detectors
+from again_mln.again.compiled import CompiledRules
+from again_mln.again.rectifier import Rectifier
+from again_mln.again.selection import AUTO_CORRUPTION, select_detectors
+from again_mln.choices import AUTO, HARD_STRATEGIES, STRATEGIES
 from again_mln.datasets import DataConfig, load_dataset
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
@@ -36,12 +38,12 @@ from again_mln.devices import describe_machine, resolve_device
 from again_mln.again.graph import FactorGraph
 from again_mln.again.learning import learn_weights
 from again_mln.again.logic import RuleSet
-from again_mln.evaluation.metrics import auroc, e_acc, identification_rate, ir_at_sr, ir_changed, lsm, p_acc, roc_on_grid
-from again_mln.models.bridge import RectifiedConceptModel
+from again_mln.again.calibration import auroc
+from again_mln.evaluation.metrics import e_acc, identification_rate, ir_at_sr, ir_changed, lsm, p_acc, roc_on_grid
+from again_mln.models.bridge import RectifiedConceptModel, encode_batches
 from again_mln.models.cbm import ConceptModel, Encoding
 from again_mln.models.factory import ModelConfig, build_model
-from again_mln.models.training import TrainConfig, fit
-from again_mln.again.rectification import HARD_STRATEGIES, STRATEGIES
+from again_mln.models.training import TrainConfig, fit, predict
 from again_mln.rulegen.registry import build_rules
 from again_mln.validation import binarize
 
@@ -148,9 +150,9 @@ class Setup:
     test: ConceptDataset
     rules: RuleSet  # as built (prior weights)
     learned: RuleSet  # with the weights the graph uses
-    graph: FactorGraph
+    compiled: CompiledRules
     models: dict[str, ConceptModel]
-    detectors: dict[str, CalibratedDetector]
+    detectors: dict[str, Rectifier]
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -218,8 +220,8 @@ def prepare(config: EvaluationConfig, seed: int, device: torch.device, log: Log 
         f"{train.n_concepts} concepts, {train.n_categories} categories")
     rules = dataset_rules(config.dataset, config.n_train, seed)
     learned = weighted_rules(config.dataset, rules, train, device)
-    graph = FactorGraph(learned, device=device)
-    s_max(graph)  # compiled once per repeat
+    compiled = CompiledRules(FactorGraph(learned, device=device))
+    compiled.s_max  # solved once per repeat
     say(f"rules     {len(rules.rules)} rules; weights "
         f"{'learned (exact CLL, Gaussian prior sd %g)' % PRIOR_STDEV if learned is not rules else 'from the prior'}")
     models = {"cbm": train_concept_model("cbm", train, config, seed, device)}
@@ -232,21 +234,23 @@ def prepare(config: EvaluationConfig, seed: int, device: torch.device, log: Log 
         say(f"cem       trained {config.epochs} epochs: {_accuracy_line(models['cem'], test, device)}")
     info: dict[str, Any] = {"seed": seed, "accuracy": {key: _accuracies(model, test, device)
                                                        for key, model in models.items()}}
-    detectors = choose_detectors(config, graph, models["cbm"], val, seed, device, info, say)
+    detectors = choose_detectors(config, compiled, models["cbm"], val, seed, device, info, say)
     info["setup_seconds"] = time.perf_counter() - start
-    return Setup(seed, train, val, test, rules, learned, graph, models, detectors, info)
+    return Setup(seed, train, val, test, rules, learned, compiled, models, detectors, info)
 
 
-def choose_detectors(config: EvaluationConfig, graph: FactorGraph, model: ConceptModel, val: ConceptDataset,
-                     seed: int, device: torch.device, info: dict[str, Any], say: Log) -> dict[str, CalibratedDetector]:
-    """The detectors to evaluate, calibrated on the CBM's clean validation explanations
-    (:func:`again_mln.again.detectors.select_detectors`, which also resolves ``auto``). Without a
+def choose_detectors(config: EvaluationConfig, compiled: CompiledRules, model: ConceptModel, val: ConceptDataset,
+                     seed: int, device: torch.device, info: dict[str, Any], say: Log) -> dict[str, Rectifier]:
+    """The detectors to evaluate, as rectifiers calibrated on the CBM's clean validation explanations
+    (:func:`again_mln.again.selection.select_detectors`, which also resolves ``auto``). Without a
     target SR only the paper's at the fixed d."""
+    strategy = (config.strategies or ("switch",))[0]
     if config.target_sr is None:
         info["thresholds"] = {"paper": config.threshold}
-        return {"paper": fixed_detector(graph, config.threshold)}
-    probs, categories = (torch.from_numpy(a) for a in _predict(model, val.x, device))
-    selection = select_detectors(config.detectors, graph, probs, categories, config.target_sr, seed=seed)
+        return {"paper": Rectifier(compiled, strategy, "paper", threshold=config.threshold)}
+    probs, categories = (torch.from_numpy(a) for a in _predict(model, val, device))
+    selection = select_detectors(config.detectors, compiled, probs, categories, config.target_sr, seed=seed,
+                                 strategy=strategy)
     info.update(validation_auroc=selection.validation_auroc, validation_sr=selection.validation_sr)
     if selection.auto is not None:
         info["auto"] = selection.auto
@@ -260,38 +264,35 @@ def choose_detectors(config: EvaluationConfig, graph: FactorGraph, model: Concep
     return selection.detectors
 
 
-def _cutoff_summary(detector: CalibratedDetector) -> float | list[float]:
+def _cutoff_summary(detector: Rectifier) -> float | list[float]:
     """The paper's d, one shared cutoff, or the per-category cutoffs (JSON-ready)."""
     cutoffs = detector.cutoffs.tolist()
     if len(set(cutoffs)) > 1:
         return cutoffs
-    return math.exp(min(cutoffs[0], 0.0)) if detector.name == "paper" else cutoffs[0]
+    return math.exp(min(cutoffs[0], 0.0)) if detector.detector == "paper" else cutoffs[0]
 
 
 def _accuracies(model: ConceptModel, data: ConceptDataset, device: torch.device) -> dict[str, float]:
-    probs, categories = _predict(model, data.x, device)
+    probs, categories = _predict(model, data, device)
     return {"concept": e_acc(probs, data.concepts), "category": p_acc(categories, data.categories)}
 
 
 def _accuracy_line(model: ConceptModel, data: ConceptDataset, device: torch.device) -> str:
-    probs, categories = _predict(model, data.x, device)
+    probs, categories = _predict(model, data, device)
     return (f"test concept accuracy {100 * e_acc(probs, data.concepts):.1f}%, "
             f"category accuracy {100 * p_acc(categories, data.categories):.1f}%")
 
 
-@torch.no_grad()
-def _predict(model: ConceptModel, x: torch.Tensor, device: torch.device, batch_size: int = 512
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Concept probabilities (N, M) and predicted category ids (N,) of ``model`` on inputs ``x``."""
-    model.to(device).eval()
-    parts = [model(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
-    probs = torch.sigmoid(torch.cat([c for c, _ in parts]))
-    return probs.cpu().numpy(), torch.cat([y for _, y in parts]).argmax(1).cpu().numpy()
+def _predict(model: ConceptModel, data: ConceptDataset, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Concept probabilities (N, M) and predicted category ids (N,) of ``model`` on ``data``
+    (:func:`again_mln.models.training.predict`, batched)."""
+    arrays = predict(model, data, device=device)
+    return arrays["concepts"], arrays["categories"].argmax(1)
 
 
 # ------------------------------------------------------------------------------ measuring
 def measure(setup: Setup, model_key: str, data: ConceptDataset, encodings: list[Encoding], strategies: tuple[str, ...],
-            detector: CalibratedDetector | None, batch_size: int
+            detector: Rectifier | None, batch_size: int
             ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
     """Metrics of the plain model and of each rectification strategy on ``data`` (the test split
     with its inputs replaced), whose network ``encodings`` are given: ``{"plain": {...},
@@ -299,13 +300,14 @@ def measure(setup: Setup, model_key: str, data: ConceptDataset, encodings: list[
     last strategy; detection is the same for all)."""
     results: dict[str, dict[str, float]] = {}
     out: dict[str, np.ndarray] = {}
+    rectifier = detector or Rectifier(setup.compiled, strategies[0] if strategies else "switch")
     for strategy in strategies or ("switch",):
-        out = RectifiedConceptModel(setup.models[model_key], setup.graph, strategy, detector=detector).predict(
-            data, batch_size, encodings)
+        bridge = RectifiedConceptModel(setup.models[model_key], rectifier.with_strategy(strategy))
+        out = bridge.predict(data, batch_size, encodings)
         if not results:
-            results["plain"] = _scores(setup.graph, out["concepts"], out["categories"], out)
+            results["plain"] = _scores(setup.compiled.graph, out["concepts"], out["categories"], out)
         if strategies:
-            results[strategy] = _scores(setup.graph, out["rectified_concepts"], out["rectified_categories"], out)
+            results[strategy] = _scores(setup.compiled.graph, out["rectified_concepts"], out["rectified_categories"], out)
     return results, out
 
 
@@ -349,19 +351,20 @@ def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: L
     bar = tqdm(total=len(attacked) * len(conditions), desc=f"evaluate {config.dataset} seed {seed}",
                disable=not progress, leave=False)
     for key, label, strategies in attacked:
-        clean_probs = _predict(setup.models[key], setup.test.x, device)[0]
-        detectors: dict[str | None, CalibratedDetector | None] = dict(setup.detectors) if strategies else {None: None}
+        clean_probs = _predict(setup.models[key], setup.test, device)[0]
+        detectors: dict[str | None, Rectifier | None] = dict(setup.detectors) if strategies else {None: None}
         clean_scores: dict[str | None, np.ndarray] = {}
         for number, (condition, attack, eps) in enumerate(conditions):
             extra: dict[str, Any] = {}
             x = setup.test.x
             if attack is not None:
                 result = attack_dataset(setup.models[key], setup.test, attack, bounds, seed=seed * 1000 + number,
-                                        graph=setup.graph, batch_size=config.batch_size, device=device)
+                                        graph=setup.compiled.graph, batch_size=config.batch_size, device=device)
                 x = result.x
-                extra = attack_summary(clean_probs, _predict(setup.models[key], x, device)[0], result)
+                extra = attack_summary(clean_probs, _predict(setup.models[key], dataclasses.replace(setup.test, x=x),
+                                                             device)[0], result)
             data = dataclasses.replace(setup.test, x=x.cpu())
-            encodings = RectifiedConceptModel(setup.models[key], setup.graph).encode_split(data, config.batch_size)
+            encodings = encode_batches(setup.models[key].to(device).eval(), data, config.batch_size, device)
             for order, (name, detector) in enumerate(detectors.items()):
                 scores, out = measure(setup, key, data, encodings, strategies, detector, config.batch_size)
                 where = {"condition": condition, "attack": attack.name if attack else "none", "eps": eps}

@@ -22,19 +22,17 @@ number k of answers. The policies, all batched over samples:
 from __future__ import annotations
 
 import math
-from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from again_mln.mln import inference
+from again_mln.again.evidence import network_evidence, posterior_marginals
+from again_mln.again.rectifier import Rectifier
 from again_mln.choices import INTERVENTION_POLICIES as POLICIES
 from again_mln.datasets.base import ConceptDataset
-from again_mln.again.detection import detect
 from again_mln.errors import AgainError
-from again_mln.again.graph import FactorGraph
 from again_mln.evaluation.metrics import e_acc, p_acc
 from again_mln.models.cbm import ConceptModel, Encoding
 from again_mln.validation import binarize
@@ -65,27 +63,24 @@ def check_policies(policies: Sequence[str]) -> tuple[str, ...]:
     return tuple(policies)
 
 
-def posterior_marginals(graph: FactorGraph, probs: Tensor, categories: Tensor, answered: Tensor, answers: Tensor,
-                        lam: float = 1.0) -> Tensor:
+def answered_posterior(rectifier: Rectifier, probs: Tensor, categories: Tensor, answered: Tensor,
+                       answers: Tensor) -> Tensor:
     """P(c_m = 1 | y, answers) (N, M) under exp(S(c, y) + lam * sum_m log p_m(c_m)): the network's
     probabilities ``probs`` (N, M) speak for the unanswered concepts, an answered concept is
     clamped to ``answers`` (N, M). Exact: one batched marginal query of the inference engine."""
-    tiny = torch.finfo(torch.float64).tiny
-    p = probs.double()
-    network = lam * torch.stack([torch.log1p(-p).clamp_min(math.log(tiny)), p.clamp_min(tiny).log()], -1)
     clamp = EVIDENCE * (torch.stack([~answers, answers], -1).double() - 1)
-    evidence = torch.where(answered[..., None], clamp, network)
-    return inference.marginals(graph.factor_view().to(torch.float64), categories, evidence).to(probs.dtype)
+    evidence = torch.where(answered[..., None], clamp, network_evidence(probs.double(), rectifier.lam))
+    return posterior_marginals(rectifier.graph, probs, categories, evidence=evidence).to(probs.dtype)
 
 
 class Session:
     """One policy on one batch of samples: the current concepts, the answers so far and the oracle;
     :meth:`step` asks one question per sample (a notebook can walk a patient through it)."""
 
-    def __init__(self, policy: str, model: ConceptModel, encoding: Encoding, truth: Tensor, graph: FactorGraph,
-                 posterior: Callable[..., Tensor], threshold: float, generator: torch.Generator) -> None:
-        self.policy, self.model, self.encoding, self.graph = policy, model, encoding, graph
-        self.posterior, self.threshold, self.generator = posterior, threshold, generator
+    def __init__(self, policy: str, model: ConceptModel, encoding: Encoding, truth: Tensor, rectifier: Rectifier,
+                 generator: torch.Generator) -> None:
+        self.policy, self.model, self.encoding, self.rectifier = policy, model, encoding, rectifier
+        self.generator = generator
         self.probs = torch.sigmoid(encoding.concept_logits)
         self.oracle = Oracle(truth)
         self.answered = torch.zeros_like(self.oracle.truth)
@@ -98,11 +93,12 @@ class Session:
         return self.model.classify(self.encoding, self.concepts)
 
     def _posterior(self) -> Tensor:
-        return self.posterior(self.probs, self.category_logits().argmax(1), self.answered, binarize(self.concepts))
+        return answered_posterior(self.rectifier, self.probs, self.category_logits().argmax(1), self.answered,
+                                  binarize(self.concepts))
 
     def _rectify(self) -> None:
-        """Explanations (answers included) that fail detection at ``threshold`` take the posterior."""
-        flagged = detect(self.graph, self.concepts, self.category_logits().argmax(1), self.threshold)
+        """Explanations (answers included) that the rectifier's detector flags take the posterior."""
+        flagged = self.rectifier.detect(self.concepts, self.category_logits().argmax(1))
         keep = self.answered | ~flagged[:, None]
         self.concepts = torch.where(keep, self.concepts, self._posterior())
 
@@ -128,12 +124,14 @@ class Session:
 
 
 @torch.no_grad()
-def intervention_curves(model: ConceptModel, graph: FactorGraph, data: ConceptDataset, policies: Sequence[str],
-                        max_k: int, condition: str = "clean", lam: float = 1.0, threshold: float = 1.0,
-                        seed: int = 0, batch_size: int = 512) -> list[dict[str, Any]]:
+def intervention_curves(model: ConceptModel, rectifier: Rectifier, data: ConceptDataset, policies: Sequence[str],
+                        max_k: int, condition: str = "clean", seed: int = 0, batch_size: int = 512
+                        ) -> list[dict[str, Any]]:
     """E-ACC and P-ACC after k = 0..max_k oracle answers per sample, for each policy: one record
     ``{"policy", "k", "condition", "e_acc", "p_acc"}`` per point. ``data.x`` is what the model sees
-    (clean or adversarial inputs); its labels are the truth the oracle answers with."""
+    (clean or adversarial inputs); its labels are the truth the oracle answers with. The
+    ``rectifier`` (its detector and lam) decides which explanations ``rules+rectify`` repairs."""
+    graph = rectifier.graph
     policies = check_policies(policies)
     if condition not in CONDITIONS:
         raise AgainError(f"unknown condition {condition!r}; expected one of {', '.join(CONDITIONS)}")
@@ -144,15 +142,13 @@ def intervention_curves(model: ConceptModel, graph: FactorGraph, data: ConceptDa
         if list(ours) != list(theirs):
             raise AgainError(f"the model's {kind} names differ from the rules' ({ours[0]!r}... vs {theirs[0]!r}...)")
     model = model.to(graph.device).eval()
-    posterior = partial(posterior_marginals, graph, lam=lam)
     records = []
     for policy in policies:
         generator = torch.Generator().manual_seed(seed)
         concepts: list[list[Tensor]] = [[] for _ in range(max_k + 1)]
         categories: list[list[Tensor]] = [[] for _ in range(max_k + 1)]
         for x, truth, _ in data.batches(batch_size):
-            run = Session(policy, model, model.encode(x.to(graph.device)), truth.to(graph.device), graph, posterior,
-                       threshold, generator)
+            run = Session(policy, model, model.encode(x.to(graph.device)), truth.to(graph.device), rectifier, generator)
             for k in range(max_k + 1):
                 if k:
                     run.step()

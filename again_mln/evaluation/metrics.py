@@ -14,19 +14,19 @@ Detection curves read a detector's per-sample plausibility scores (higher = more
 
 * ``ir_changed``: IR over the attacked explanations that differ from their clean ones (an
   unchanged explanation cannot be told from a clean one by any detector);
-* ``auroc``: the probability that an attacked explanation scores below a clean one (ties count
-  half), i.e. the area under the ROC curve of IR against 1 - SR;
+* ``auroc`` (:mod:`again_mln.again.calibration`, shared with the choice of a detector): the
+  probability that an attacked explanation scores below a clean one (ties count half), i.e. the
+  area under the ROC curve of IR against 1 - SR; SR is ``calibration.success_rate``;
 * ``ir_at_sr``: IR at the strictest threshold that still passes a fraction ``sr`` of the clean
   explanations (an operating point read off that curve).
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import Tensor
 
+from again_mln.again.calibration import empirical_rank
 from again_mln.errors import AgainError
 from again_mln.again.graph import FactorGraph
 from again_mln.validation import binarize
@@ -57,7 +57,7 @@ def lsm_per_sample(graph: FactorGraph, concepts, categories) -> Tensor:
     their predicted categories (N,)."""
     concepts = binarize(_as_tensor(concepts).to(graph.device))
     categories = _as_tensor(categories).to(graph.device).long()
-    weights = graph.weights.float()
+    weights = graph.weight.float()
     counted = graph.concept_dependent().float() * weights.abs()  # (K, R)
     negative = weights < 0
     parts = []
@@ -81,11 +81,6 @@ def identification_rate(flagged_perturbed) -> float:
     return float(_as_tensor(flagged_perturbed).float().mean())
 
 
-def success_rate(flagged_clean) -> float:
-    """SR: the fraction of clean samples that detection passes (flags (N,) bool)."""
-    return 1.0 - float(_as_tensor(flagged_clean).float().mean())
-
-
 def ir_changed(flagged_perturbed, changed) -> float | None:
     """IR over the perturbed samples whose explanation the attack changed (``changed`` (N,)
     bool); ``None`` when the attack changed none."""
@@ -101,36 +96,13 @@ def _sorted(values) -> np.ndarray:
     return np.sort(_as_numpy(values).astype(np.float64).ravel())
 
 
-def auroc(clean_scores, attacked_scores) -> float:
-    """P(attacked score < clean score) + P(equal) / 2 over all (clean, attacked) pairs: the
-    Mann-Whitney statistic, from sorted clean scores (no pairwise matrix)."""
-    clean, attacked = _sorted(clean_scores), _as_numpy(attacked_scores).astype(np.float64).ravel()
-    if not len(clean) or not len(attacked):
-        raise AgainError("AUROC needs at least one clean and one attacked score")
-    above = len(clean) - np.searchsorted(clean, attacked, "right")
-    tied = np.searchsorted(clean, attacked, "right") - np.searchsorted(clean, attacked, "left")
-    return float((above + 0.5 * tied).sum() / (len(clean) * len(attacked)))
-
-
-def auroc_stderr(value: float, n_clean: int, n_attacked: int) -> float:
-    """Standard error of an AUROC ``value`` measured on ``n_clean`` and ``n_attacked`` scores
-    (Hanley and McNeil, Radiology 1982): how far apart two detectors' AUROCs must be before the
-    difference means more than the draw of samples."""
-    if n_clean < 1 or n_attacked < 1:
-        raise AgainError("an AUROC standard error needs at least one clean and one attacked score")
-    a = min(max(value, 0.0), 1.0)
-    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    var = (a * (1 - a) + (n_attacked - 1) * (q1 - a * a) + (n_clean - 1) * (q2 - a * a)) / (n_clean * n_attacked)
-    return math.sqrt(max(var, 0.0))
-
-
 def sr_cutoff(clean_scores, sr: float) -> float:
     """The largest cutoff that still passes (score > cutoff) a fraction ``sr`` of these clean
     scores, returned as the passing score at the target's rank: flag where score < it."""
     ranked = _sorted(clean_scores)[::-1]
     if not len(ranked) or not 0.0 < sr <= 1.0:
         raise AgainError(f"an SR cutoff needs clean scores and 0 < SR <= 1, got {len(ranked)} scores, SR {sr}")
-    return float(ranked[min(len(ranked), math.ceil(sr * len(ranked) - 1e-9)) - 1])
+    return float(ranked[empirical_rank(len(ranked), sr) - 1])
 
 
 def ir_at_sr(clean_scores, attacked_scores, sr: float) -> float:

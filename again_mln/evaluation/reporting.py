@@ -173,7 +173,7 @@ def accuracy_table(runs: Sequence[dict[str, Any]]) -> str:
 def selection_table(runs: Sequence[dict[str, Any]]) -> str:
     """Each candidate detector's validation AUROC against each synthetic corruption and its SR on
     the clean validation data it was calibrated on, mean (std) over repeats, with ``auto``'s pick
-    (by the first corruption, :data:`again_mln.again.detectors.AUTO_CORRUPTION`)."""
+    (by the first corruption, :data:`again_mln.again.selection.AUTO_CORRUPTION`)."""
     corruptions = list(dict.fromkeys(c for run in runs for c in run.get("validation_auroc", {})))
     if not corruptions:
         return ""

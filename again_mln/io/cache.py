@@ -1,13 +1,13 @@
 """Compiled rule files, cached per user, so parsing, compiling and S_max are paid once per file.
 
 A rule file of CUB size takes seconds to parse, compile and solve for S_max (docs/method.md),
-far longer than rectifying a million explanations. The compiled :class:`FactorGraph` (tables
-and S_max) is stored in the per-user cache folder under a key made of the file's content hash,
+far longer than rectifying a million explanations. The compiled rules' ``state_dict`` (tables,
+weights and S_max), with the rule set and the little else needed to rebuild the module, is stored in the per-user cache folder under a key made of the file's content hash,
 the device, and the source of the modules that compile it, so any change to the rules or to the
 compiler is a miss. An unreadable or foreign cache entry is ignored and rebuilt; a cache folder
 that cannot be written only costs the speed-up.
 
-The entries are pickles written by this module into a folder that only the user can write
+The entries are pickles (of tensors and plain data, never of a module) written by this module into a folder that only the user can write
 (mode 0700); they are never read from anywhere else.
 """
 from __future__ import annotations
@@ -19,11 +19,12 @@ import pickle
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from again_mln.io.atomic import note_input
-from again_mln.again.detection import s_max
+from again_mln.again.compiled import CompiledRules
 from again_mln.devices import resolve_device
 from again_mln.errors import AgainError
 from again_mln.again.graph import FactorGraph
@@ -32,9 +33,9 @@ from again_mln.again.mlnfile import read_mln
 
 APP_NAME = "again-mln"
 #: Bump when the entry layout changes.
-FORMAT = 1
+FORMAT = 2
 #: Modules whose source decides what a compiled graph and its entry hold.
-_COMPILER_MODULES = (__name__, "again_mln.again.graph", "again_mln.again.logic", "again_mln.again.mlnfile")
+_COMPILER_MODULES = (__name__, "again_mln.again.graph", "again_mln.again.compiled", "again_mln.again.logic", "again_mln.again.mlnfile")
 
 
 def cache_folder() -> Path:
@@ -59,19 +60,18 @@ def cache_key(rule_text: bytes, device: torch.device) -> str:
     return digest.hexdigest()
 
 
-def _load(entry: Path, key: str) -> FactorGraph | None:
-    """The graph stored under ``key``, or None when the entry is missing, unreadable or foreign."""
+def _load(entry: Path, key: str) -> CompiledRules | None:
+    """The compiled rules stored under ``key``, or None when the entry is missing, unreadable or foreign."""
     try:
         with entry.open("rb") as handle:
             stored = pickle.load(handle)
-    except Exception:  # a missing, truncated or corrupt entry is a miss, whatever it raises
+        if not isinstance(stored, dict) or stored.get("key") != key or not isinstance(stored.get("ruleset"), RuleSet):
+            return None
+        state = {name[len("graph."):]: value for name, value in stored["state"].items() if name.startswith("graph.")}
+        graph = FactorGraph.from_state(stored["ruleset"], state, stored["hard_weight"], stored["factor_arity"])
+        return CompiledRules(graph, stored["state"]["s_max_table"])
+    except Exception:  # a missing, truncated, corrupt or foreign entry is a miss, whatever it raises
         return None
-    if (not isinstance(stored, dict) or stored.get("key") != key or not isinstance(stored.get("graph"), FactorGraph)
-            or not isinstance(stored.get("s_max"), torch.Tensor)):
-        return None
-    graph = stored["graph"]
-    graph.s_max_cache = stored["s_max"]
-    return graph
 
 
 def _share_atoms(formula: Formula, atoms: dict[Atom, Atom]) -> Formula:
@@ -96,14 +96,19 @@ def _with_shared_atoms(ruleset: RuleSet) -> RuleSet:
     return dataclasses.replace(ruleset, rules=rules)
 
 
-def _store(entry: Path, key: str, graph: FactorGraph) -> None:
+def _store(entry: Path, key: str, compiled: CompiledRules) -> None:
     """Write the entry atomically; a folder that cannot be written leaves the cache cold."""
     try:
         entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=entry.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
-                pickle.dump({"key": key, "graph": graph, "s_max": s_max(graph)}, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                graph = compiled.graph
+                state = {name: value for name, value in compiled.state_dict().items()
+                         if name.startswith("graph.") or name == "s_max_table"}
+                pickle.dump({"key": key, "ruleset": _with_shared_atoms(graph.ruleset), "state": state,
+                             "hard_weight": graph.hard_weight, "factor_arity": graph.factor_arity},
+                            handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, entry)
         finally:
             if os.path.exists(tmp):
@@ -112,8 +117,10 @@ def _store(entry: Path, key: str, graph: FactorGraph) -> None:
         pass
 
 
-def compiled_graph(mln_path: str | os.PathLike, device: str | torch.device | None = "auto", use_cache: bool = True) -> tuple[FactorGraph, bool]:
-    """The compiled graph of a rule file with S_max solved, and whether it came from the cache."""
+def compiled_rules(mln_path: str | os.PathLike, device: str | torch.device | None = "auto", use_cache: bool = True,
+                   check: Callable[[FactorGraph], None] | None = None) -> tuple[CompiledRules, bool]:
+    """The compiled rules of a rule file with S_max solved, and whether they came from the cache.
+    ``check`` sees the graph before S_max is solved (a refusal costs no inference)."""
     path = Path(mln_path)
     try:
         text = path.read_bytes()
@@ -126,12 +133,16 @@ def compiled_graph(mln_path: str | os.PathLike, device: str | torch.device | Non
     key = cache_key(text, device)
     entry = cache_folder() / f"{key}.pickle"
     if use_cache:
-        graph = _load(entry, key)
-        if graph is not None:
-            return graph, True
+        compiled = _load(entry, key)
+        if compiled is not None:
+            if check is not None:
+                check(compiled.graph)
+            return compiled, True
     graph = FactorGraph(read_mln(path), device=device)
-    s_max(graph)  # solved once, stored with the tables
+    if check is not None:
+        check(graph)
+    compiled = CompiledRules(graph)
+    compiled.s_max  # solved once, stored with the tables
     if use_cache:
-        graph.ruleset = _with_shared_atoms(graph.ruleset)
-        _store(entry, key, graph)
-    return graph, False
+        _store(entry, key, compiled)
+    return compiled, False

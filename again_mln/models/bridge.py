@@ -14,9 +14,8 @@ from torch import Tensor, nn
 from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
 from again_mln.again.graph import FactorGraph
+from again_mln.again.rectifier import Rectifier
 from again_mln.models.cbm import ConceptModel, Encoding
-from again_mln.again.detectors import CalibratedDetector, rectify_flagged
-from again_mln.again.rectification import check_options, rectify
 
 
 class RectifiedOutput(NamedTuple):
@@ -30,47 +29,42 @@ class RectifiedOutput(NamedTuple):
     rectified_logits: Tensor  # (N, K) the category head on the rectified concepts
 
 
-class RectifiedConceptModel(nn.Module):
-    """Wrap ``model`` and ``graph`` (same concept and category order) so that ``forward(x)``
-    returns a :class:`RectifiedOutput`. The category trusted by detection is the model's own
-    prediction; ``strategy``, ``threshold`` (d) and ``lam`` are passed to :func:`rectify`. A
-    calibrated ``detector`` (:mod:`again_mln.again.detectors`) replaces Eq. 3 at ``threshold``: its
-    flagged explanations are the ones rectified."""
+@torch.no_grad()
+def encode_batches(model: ConceptModel, data: ConceptDataset, batch_size: int, device: torch.device) -> list[Encoding]:
+    """``model``'s encodings of ``data``, batch by batch: what several rectifiers of one input share."""
+    return [model.encode(x.to(device)) for x, _, _ in data.batches(batch_size)]
 
-    def __init__(self, model: ConceptModel, graph: FactorGraph, strategy: str = "switch",
-                 threshold: float = 0.9, lam: float = 1.0, detector: CalibratedDetector | None = None) -> None:
+
+class RectifiedConceptModel(nn.Module):
+    """Wrap ``model`` and a :class:`~again_mln.again.rectifier.Rectifier` (same concept and category
+    order) so that ``forward(x)`` returns a :class:`RectifiedOutput`. The category trusted by
+    detection is the model's own prediction; the rectifier detects and repairs."""
+
+    def __init__(self, model: ConceptModel, rectifier: Rectifier) -> None:
         super().__init__()
-        for kind, ours, theirs in (("concept", model.concept_names, graph.ruleset.concepts),
-                                   ("category", model.category_names, graph.ruleset.categories)):
+        ruleset = rectifier.graph.ruleset
+        for kind, ours, theirs in (("concept", model.concept_names, ruleset.concepts),
+                                   ("category", model.category_names, ruleset.categories)):
             if list(ours) != list(theirs):
                 raise AgainError(f"the model's {kind} names differ from the rule set's "
                                  f"(model: {', '.join(ours[:3])}, ...; rules: {', '.join(theirs[:3])}, ...)")
-        check_options(strategy, lam)
-        self.model = model.to(graph.device).eval()
-        self.graph = graph
-        self.strategy = strategy
-        self.threshold = threshold
-        self.lam = lam
-        self.detector = detector
+        self.model = model.to(rectifier.graph.device).eval()
+        self.rectifier = rectifier
+
+    @property
+    def graph(self) -> FactorGraph:
+        return self.rectifier.graph
 
     @torch.no_grad()
     def forward(self, x: Tensor) -> RectifiedOutput:
         return self.rectify_encoding(self.model.encode(x.to(self.graph.device)))
 
     @torch.no_grad()
-    def encode_split(self, data: ConceptDataset, batch_size: int = 512) -> list[Encoding]:
-        """The network's encodings of a split, batch by batch, for :meth:`predict` to reuse."""
-        return [self.model.encode(x.to(self.graph.device)) for x, _, _ in data.batches(batch_size)]
-
-    @torch.no_grad()
     def rectify_encoding(self, encoding: Encoding) -> RectifiedOutput:
         """The bridge after the network's encoder: detection, rectification, re-prediction."""
         probs = torch.sigmoid(encoding.concept_logits)
         logits = self.model.classify(encoding, probs)
-        if self.detector is None:
-            result = rectify(self.graph, probs, logits.argmax(1), self.strategy, self.threshold, self.lam)
-        else:
-            result = rectify_flagged(self.detector, probs, logits.argmax(1), self.strategy, self.lam)
+        result = self.rectifier.rectify(probs, logits.argmax(1))
         return RectifiedOutput(probs, logits, result.rectified, result.mask, result.flagged,
                                self.model.classify(encoding, result.rectified))
 
@@ -79,7 +73,7 @@ class RectifiedConceptModel(nn.Module):
         """The bridge over a whole split, as numpy arrays for the evaluation: the keys of
         :func:`again_mln.models.training.predict` plus ``rectified_concepts``,
         ``rectified_categories`` (probabilities), ``mask`` and ``flagged``. ``encodings`` (of
-        :meth:`encode_split`) spare the network when several strategies or detectors see one input."""
+        :func:`encode_batches`) spare the network when several strategies or detectors see one input."""
         parts = ([self(x) for x, _, _ in data.batches(batch_size)] if encodings is None
                  else [self.rectify_encoding(e) for e in encodings])
 
