@@ -197,9 +197,7 @@ class PseudoLikelihood:
                  prior_mean: float = 0.0, limit: int = 2**26, progress: bool = False):
         if method not in ("pll", "bpll"):
             raise AgainError(f"unknown pseudo-likelihood method {method!r}; expected pll or bpll")
-        if not databases:
-            raise AgainError("no training database given")
-        self.weights = LearnableWeights(mln.materialize(databases), prior_sd, prior_mean)
+        self.weights = LearnableWeights(mln, databases, prior_sd, prior_mean)
         self.mln, self.learnable = self.weights.mln, self.weights.learnable
         formulas = self.mln.formulas
         fixed = np.array([e.weight if e.fixed and not e.hard else 0.0 for e in formulas])  # hard ones: a mask

@@ -13,9 +13,8 @@ with one table *channel* per learnable weight (the formula's truth, 0 or 1) and 
 fixed (``#fixweight`` weights, hard formulas, functional blocks), so the network and its batching
 do not depend on the weights: at weights w the view is the channels contracted with (1, w).
 log Z comes from the engine's contraction in the log ring, and its gradient, the expected counts,
-from autograd through it. S(observed) is linear in w: its counts are read once, by the same
-contraction with every query atom clamped to its observed value (auxiliary atoms of long
-functional blocks are then determined).
+from autograd through it. S(observed) is linear in w: its counts are read once off the channel
+tables at the observed world (auxiliary atoms of long functional blocks set from the block).
 
 Components the planner cannot contract (``cll`` only; ``ll`` refuses them) are sampled by MC-SAT
 at the current weights w0, and log Z(w) - log Z(w0) is replaced by its importance-sampling
@@ -76,9 +75,7 @@ class Likelihood:
                  sampling: Sampling | None = None, limit: int = GROUNDING_LIMIT, progress: bool = False):
         if route not in ROUTES:
             raise AgainError(f"unknown likelihood route {route!r}; expected one of {', '.join(ROUTES)}")
-        if not databases:
-            raise AgainError("no training database given")
-        self.weights = LearnableWeights(mln.materialize(databases), prior_sd, prior_mean)
+        self.weights = LearnableWeights(mln, databases, prior_sd, prior_mean)
         self.mln, self.learnable = self.weights.mln, self.weights.learnable
         self.queries = _query_predicates(self.mln, queries)
         self.kind = "ll" if queries is None else "cll"
@@ -112,7 +109,7 @@ class Likelihood:
         query_atoms = np.concatenate([world.offset[q] + np.arange(world.size(unit.predicates[q]), dtype=np.int64)
                                       for q in self.queries])
         network = build([_channels(g, int(channel[g.formula]) if g.formula >= 0 else 0, C) for g in groups],
-                        blocks, query_atoms)
+                        blocks, query_atoms, (C,))
         observed = World(unit, db, frozenset())
         true_keys = observed.keys[observed.values == TRUE]
         for batch in network.batches:
@@ -125,23 +122,15 @@ class Likelihood:
         return len(query_atoms)
 
     def _observe(self, part: _Part, keys: np.ndarray, true_keys: np.ndarray, num_atoms: int, db: Database) -> None:
-        """Add the part's observed counts: the score of its components with every query atom
-        clamped to its observed value (a linear function of the weights, so its gradient at any
-        point is the counts); a score at the hard floor means the data break a hard constraint."""
-        clamp = torch.zeros(keys.shape + (2,), dtype=torch.float64)
-        real = keys < num_atoms  # auxiliary atoms of long functional blocks follow from the real ones
-        value = torch.from_numpy(np.isin(keys, true_keys).astype(np.int64))
-        clamp[torch.from_numpy(real)] = torch.where(value[torch.from_numpy(real)][:, None] == torch.tensor([1, 0]),
-                                                    -torch.inf, 0.0).double()
-        w = torch.zeros(self.weights.count, dtype=torch.float64, requires_grad=True)
-        coefficients = torch.cat([torch.ones(1, dtype=torch.float64), w])
-        score = inference.log_partition(at_weights(part.view, coefficients), torch.from_numpy(part.batch.rows), clamp).sum()
-        if float(score.detach()) < HARD_LOG / 2:
+        """Add the part's observed counts, read off its channel tables at the observed world of
+        each component; a fixed score at the hard floor means the data break a hard constraint."""
+        worlds = torch.from_numpy(_observed_worlds(part.batch, keys, true_keys, num_atoms))
+        counts = _counts(part.view, worlds, torch.from_numpy(part.batch.rows)).sum(0)
+        if float(counts[0]) < HARD_LOG / 2:
             raise AgainError(f"{db.source}: the training data violates a hard formula or a functional block "
                              f"({'; '.join(part.batch.origins)})")
-        (counts,) = torch.autograd.grad(score, w)
-        self.observed += counts.numpy()
-        self.fixed_score += float(score.detach())
+        self.observed += counts[1:].numpy()
+        self.fixed_score += float(counts[0])
 
     def _fits(self, part: _Part, db: Database) -> bool:
         """Whether the part contracts exactly (``ll`` and ``exact``: or a one-line error)."""
@@ -168,7 +157,7 @@ class Likelihood:
                 continue
             view = at_weights(part.view, coefficients)
             run = sample(view, part.batch.blocks, "mc-sat", self.sampling, stream=stream * len(self.parts) + index,
-                         statistic=lambda x, part=part: _counts(part.view, x))
+                         statistic=lambda x, part=part: _counts(part.view, x, torch.arange(len(x)) % part.view.batch)[:, 1:])
             S, N, L = run.statistics.shape  # chain n runs on row n % B
             part.counts = torch.from_numpy(run.statistics).reshape(S * N // view.batch, view.batch, L)
             part.sampled_at = w.clone()
@@ -215,18 +204,29 @@ def _channels(group: GroundFactors, channel: int, channels: int) -> GroundFactor
     return replace(group, table=table)
 
 
-def _counts(view: FactorView, worlds: torch.Tensor) -> torch.Tensor:
-    """Each world's count of true groundings per learnable formula (N, L): its channel-table
-    entries summed (world n is on view row n % B), read by one gather per table kind."""
+def _observed_worlds(batch: Batch, keys: np.ndarray, true_keys: np.ndarray, num_atoms: int) -> np.ndarray:
+    """(components, M) the observed value of every variable: an atom's from the data, an
+    auxiliary chain atom s_i of a long functional block the "or" of the block's values 0..i."""
+    worlds = np.isin(keys, true_keys).astype(np.int64)
+    for values, prefix in batch.blocks:  # one entry per block of the batch's shape, not per component
+        running = np.maximum.accumulate(worlds[:, list(values)], axis=1)
+        for i, variable in enumerate(prefix):
+            if (keys[:, variable] >= num_atoms).all():
+                worlds[:, variable] = running[:, i]
+    return worlds
+
+
+def _counts(view: FactorView, worlds: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Each world's channel sums (N, C): per learnable formula its count of true groundings,
+    channel 0 the fixed score; world n is on view row ``rows[n]``. One gather per table kind."""
     N, M = worlds.shape
-    unary = view.unary[..., 1:].to(worlds.device)
-    rows = torch.arange(N, device=worlds.device) % view.batch
-    total = unary[rows[:, None], torch.arange(M, device=worlds.device)[None, :], worlds].sum(1)
+    device = worlds.device
+    rows = rows.to(device)
+    total = view.unary.to(device)[rows[:, None], torch.arange(M, device=device)[None, :], worlds].sum(1)
     if view.scopes:
         R = max(len(s) for s in view.scopes)
-        scope = torch.tensor([list(s) + [0] * (R - len(s)) for s in view.scopes], device=worlds.device)
-        bits = torch.tensor([[1 << j if j < len(s) else 0 for j in range(R)] for s in view.scopes], device=worlds.device)
+        scope = torch.tensor([list(s) + [0] * (R - len(s)) for s in view.scopes], device=device)
+        bits = torch.tensor([[1 << j if j < len(s) else 0 for j in range(R)] for s in view.scopes], device=device)
         codes = (worlds[:, scope] * bits).sum(-1)  # (N, F)
-        tables = view.tables[..., 1:].to(worlds.device)
-        total = total + tables[rows[:, None], torch.arange(len(view.scopes), device=worlds.device)[None, :], codes].sum(1)
+        total = total + view.tables.to(device)[rows[:, None], torch.arange(len(view.scopes), device=device)[None, :], codes].sum(1)
     return total

@@ -43,13 +43,14 @@ class GroundNetwork:
         return sum(int(b.variables.shape[0]) for b in self.batches)
 
 
-def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: np.ndarray | None = None) -> GroundNetwork:
+def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: np.ndarray | None = None,
+          channels: tuple[int, ...] = ()) -> GroundNetwork:
     """The network of ``groups``; ``blocks`` are the open functional blocks (their factors are in
     ``groups``); ``extra_atoms`` (e.g. unknown query atoms in no formula) become variables with no
     factor (their own components). Tables with trailing axes, (n, 2**K, C), keep them: the views'
     unary and tables then end in that axis (learning keeps one channel per weight there, so that
     components batch the same way whatever the weights) and must be contracted over it before
-    inference."""
+    inference; ``channels`` gives that axis when there may be no group to read it from."""
     from scipy.sparse import coo_array
     from scipy.sparse.csgraph import connected_components
 
@@ -61,7 +62,7 @@ def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: n
     # every factor row as (group, row, arity, scope as variable ids padded with -1)
     scope_parts, table_parts, group_of, arity_of = [], [], [], []
     K = max([g.atoms.shape[1] for g in groups], default=1)
-    channels = groups[0].table.shape[2:] if groups else ()
+    channels = groups[0].table.shape[2:] if groups else channels
     for index, g in enumerate(groups):
         ids = np.where(g.atoms >= 0, np.searchsorted(atoms, np.maximum(g.atoms, 0)), -1)
         scope_parts.append(np.pad(ids, ((0, 0), (0, K - ids.shape[1])), constant_values=-1))

@@ -9,17 +9,33 @@ from dataclasses import replace
 import numpy as np
 
 from again_mln.errors import AgainError
-from again_mln.mln.model import MLN
+from again_mln.mln.model import MLN, Database
+from again_mln.mln.syntax import variables
 
 
 class LearnableWeights:
-    """The learnable formulas of a materialised ``mln`` and the prior on their weights."""
+    """The learnable formulas of ``mln`` materialised over the training ``databases`` and the
+    prior on their weights. Refused with one line: no database, an empty one (closed world, it
+    would say every atom is false), a learnable formula with no grounding (its weight would stay
+    wherever the optimiser starts)."""
 
-    def __init__(self, mln: MLN, prior_sd: float | None = None, prior_mean: float = 0.0):
+    def __init__(self, mln: MLN, databases: list[Database], prior_sd: float | None = None, prior_mean: float = 0.0):
         if prior_sd is not None and not (prior_sd > 0 and math.isfinite(prior_sd)):
             raise AgainError(f"the prior's standard deviation must be a positive number, got {prior_sd}")
-        self.mln, self.prior_sd, self.prior_mean = mln, prior_sd, prior_mean
-        self.learnable = np.array([not (e.hard or e.fixed) for e in mln.formulas], bool)
+        if not databases:
+            raise AgainError("no training database given")
+        empty = [db.source for db in databases if not db.evidence]
+        if empty:
+            raise AgainError(f"{empty[0]}: the training database is empty (closed world: every atom would be false)")
+        self.mln, self.prior_sd, self.prior_mean = mln.materialize(databases), prior_sd, prior_mean
+        self.learnable = np.array([not (e.hard or e.fixed) for e in self.mln.formulas], bool)
+        domains = self.mln.full_domains(databases)
+        for entry, learn in zip(self.mln.formulas, self.learnable):
+            empty_types = [entry.types[name] for name in variables(entry.formula) if not domains.get(entry.types[name])]
+            if learn and empty_types:
+                raise AgainError(f"{entry.source}: the formula {entry.formula.text()!r} has no groundings (the type "
+                                 f"{empty_types[0]!r} has no constants in the MLN or the training data); its weight "
+                                 f"cannot be learned")
 
     @property
     def count(self) -> int:
