@@ -42,9 +42,10 @@ def _truth(formula, binding, world, domains, types):
     raise TypeError(formula)
 
 
-def brute_force(mln: MLN, db: Database, closed_world=(), max_unknown: int = 16, best: list | None = None) -> dict[str, float]:
+def brute_force(mln: MLN, db: Database, closed_world=(), max_unknown: int = 16, best: list | None = None,
+                log_z: list | None = None) -> dict[str, float]:
     """P(atom) for every ground atom, by enumerating the worlds the evidence leaves open; the
-    highest world score is appended to ``best`` and a scorer of complete worlds after it."""
+    highest world score is appended to ``best`` and a scorer of complete worlds after it; log Z to ``log_z``."""
     mln = mln.materialize([db])
     domains = mln.full_domains([db])
     atoms = [(p.name, args) for p in mln.predicates.values()
@@ -115,6 +116,8 @@ def brute_force(mln: MLN, db: Database, closed_world=(), max_unknown: int = 16, 
     assert total > 0, "no world satisfies the hard formulas"
     if best is not None:
         best += [top, lambda values: score_of({(n, a): values[f"{n}({','.join(a)})"] for n, a in atoms})]
+    if log_z is not None:
+        log_z.append(math.log(total))
     return {f"{name}({','.join(args)})": mass[(name, args)] / total for name, args in atoms}
 
 
@@ -149,3 +152,22 @@ def brute_pseudo_likelihood(mln: MLN, db: Database, blocked: bool) -> float:
         finite = [a for a in alternatives if a is not None]
         total += actual - math.log(sum(math.exp(a) for a in finite))
     return total
+
+
+def brute_log_likelihood(mln: MLN, db: Database, queries: list[str] | None = None) -> float:
+    """log P(the query atoms' values | the other atoms) in the complete (closed-world) database
+    ``db``: its world's score minus log Z over every world of the query atoms (``queries``; None:
+    every predicate a formula uses, the generative log-likelihood), by enumeration."""
+    used = [p for p in mln.predicates if any(a.predicate == p for e in mln.formulas for a in e.formula.atoms())]
+    queries = used if queries is None else queries
+    evidence = Database({a: v for a, v in db.evidence.items() if a[0] not in queries}, db.domains, db.source)
+    best: list = []
+    log_z: list = []
+    brute_force(mln, evidence, closed_world=tuple(p for p in mln.predicates if p not in queries), best=best, log_z=log_z)
+    score_of = best[1]
+    domains = mln.materialize([db]).full_domains([db])
+    world = {f"{p.name}({','.join(args)})": db.evidence.get((p.name, args), False)
+             for p in mln.predicates.values() for args in itertools.product(*[domains.get(t, []) for t in p.types])}
+    score = score_of(world)
+    assert score is not None, "the database breaks a hard formula"
+    return score - log_z[0]

@@ -156,6 +156,48 @@ def _ground(mln_path: str | os.PathLike, db_path: str | os.PathLike | None, quer
         yield where, mrf, query_list
 
 
+def pracmln_learn(
+    mln_path: str | os.PathLike,
+    db_paths: Sequence[str | os.PathLike],
+    method: str = "bpll",
+    queries: Sequence[str] = (),
+    prior_sd: float | None = None,
+    grammar: str = "auto",
+    logic: str = "FirstOrderLogic",
+) -> list[float]:
+    """pracmln's learned weights, one per formula of its materialised MLN (hard ones as
+    ``None``): ``bpll`` is pracmln's BPLL, ``ll`` its LL (over every world), ``cll`` its DCLL over the
+    ``queries`` predicates with one partition holding every query atom (the exact conditional
+    likelihood, not a composite one). Every database of every file in ``db_paths`` is used,
+    closed world, as pracmln's ``mlnlearn`` does; ``prior_sd``: its Gaussian prior (mean 0)."""
+    if method not in ("bpll", "ll", "cll"):
+        raise AgainError(f"pracmln learns with bpll, ll or cll, not {method!r} (it has no plain pll)")
+    if method == "cll" and not queries:
+        raise AgainError("pracmln's cll needs query predicates (--query-preds P,Q)")
+    mln_path = Path(mln_path)
+    mln_text = _read(mln_path)
+    grammar = detect_grammar(mln_text) if grammar == "auto" else grammar
+    import_pracmln()
+    from pracmln.mln.base import parse_mln
+    from pracmln.mln.database import parse_db
+    from pracmln.mln.learning import BPLL, DCLL, LL
+
+    mln = _attempt(mln_path, "parse the MLN", lambda: parse_mln(
+        mln_text, searchpaths=[str(mln_path.parent)], projectpath=None, logic=logic, grammar=grammar))
+    databases = []
+    for path in map(Path, db_paths):
+        text = _read(path)
+        databases += _attempt(path, "parse the database", lambda: parse_db(mln, text, dirs=[str(path.parent)], projectpath=None))
+    params: dict[str, Any] = {"method": {"bpll": BPLL, "ll": LL, "cll": DCLL}[method]}
+    if method == "cll":
+        params.update(qpreds=list(queries), partsize=2**62)
+    if prior_sd is not None:
+        params["prior_stdev"] = float(prior_sd)
+    with _quiet(), _ordered_domains():
+        learned = _attempt(mln_path, f"learn by {method}", lambda: mln.learn(databases, **params))
+    return [None if f.ishard else float(f.weight) for f in learned.formulas]
+
+
 def _complete(where: str, mrf: Any, queries: list[str], results: dict[Any, Any]) -> dict[str, float]:
     """pracmln's answers as floats, plus any atom of a query predicate it left out, at its evidence."""
     answer = {str(key): float(value) for key, value in results.items()}

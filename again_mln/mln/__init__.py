@@ -12,7 +12,8 @@ The names below are imported from their module on first use (importing this pack
 torch). The modules: ``syntax`` (formula trees), ``model`` (MLN, predicates, databases),
 ``files`` (.mln/.db reading and writing), ``grounding`` (joins over the evidence), ``network``
 (components batched as factor views), ``worlds`` (enumeration over functional blocks),
-``answers`` (queries), ``learning`` (pseudo-likelihood), ``benchmark_data`` (UW-CSE/Kinship
+``answers`` (queries), ``learning`` (pseudo-likelihood and the entry point), ``likelihood``
+(LL/CLL), ``benchmark_data`` (UW-CSE/Kinship
 folders), ``picture`` (the ground network drawn), ``factors`` and ``inference`` (exact inference).
 """
 from again_mln._lazy import lazy_exports
@@ -23,6 +24,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "grounding": ("GROUNDING_LIMIT",),
     "model": ("MLN", "Database", "Predicate", "WeightedFormula"),
     "learning": ("PseudoLikelihood", "Learned", "learn_weights"),
+    "likelihood": ("Likelihood",),
     "benchmark_data": ("BenchmarkFolder", "read_benchmark_folder"),
     "picture": ("ground_graph", "draw_ground_graph"),
 })

@@ -14,7 +14,7 @@ per undecided block.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from tqdm import tqdm
@@ -36,11 +36,14 @@ _CHUNK = 2**22
 class GroundFactors:
     """Ground formulas of one kind, as rows: ``atoms`` (n, K) keys of the unknown atoms each one
     reads (sorted, padded with -1), ``table`` (n, 2**K) its log-potential for each assignment of
-    them (bit j = atoms[:, j]; a row with fewer atoms repeats its table), and where it came from."""
+    them (bit j = atoms[:, j]; a row with fewer atoms repeats its table), where it came from and
+    the index of its formula in the MLN (-1: functional blocks), so that learning can tell the
+    factors of each weight apart."""
 
     atoms: np.ndarray
     table: np.ndarray
     origin: str
+    formula: int = -1
 
 
 @dataclass(frozen=True)
@@ -425,7 +428,7 @@ def ground(world: World, limit: int = GROUNDING_LIMIT, predicates: set[str] | No
     every open functional block of the predicates the formulas use (or ``predicates``)."""
     formulas = tqdm(world.mln.formulas, desc="grounding", unit="formula", leave=False,
                     disable=None if progress and len(world.mln.formulas) >= 500 else True)
-    groups = [ground_formula(world, entry, limit) for entry in formulas]
+    groups = [replace(ground_formula(world, entry, limit), formula=index) for index, entry in enumerate(formulas)]
     used = {atom.predicate for entry in world.mln.formulas for atom in entry.formula.atoms()} | (predicates or set())
     blocks = []
     for predicate in world.mln.predicates.values():

@@ -1,4 +1,5 @@
-"""Weight learning for first-order MLNs by pseudo-likelihood (pracmln's PLL and BPLL).
+"""Weight learning for first-order MLNs: pseudo-likelihood (pracmln's PLL and BPLL) here, and
+the entry point :func:`learn_weights` for every method (LL and CLL: :mod:`again_mln.mln.likelihood`).
 
 Training databases are closed world, as in pracmln: every ground atom is known. The objective is
 the sum over databases and over the ground atoms of every predicate the formulas use of
@@ -13,7 +14,7 @@ N(M, S^2) adds -sum (w - M)^2 / (2 S^2).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -24,9 +25,12 @@ from again_mln.errors import AgainError
 from again_mln.mln.grounding import FALSE, TRUE, World, _check_size, _distinct_unknowns, _Evaluator, bindings
 from again_mln.mln.syntax import And, Atom, Formula, Implies, Not, Or, variables
 from again_mln.mln.model import MLN, Database
+from again_mln.mln.likelihood import Likelihood, Route
+from again_mln.mln.sampling import Sampling
+from again_mln.mln.weights import LearnableWeights
 
-Method = Literal["pll", "bpll"]
-METHODS = ("pll", "bpll")
+Method = Literal["pll", "bpll", "ll", "cll"]
+METHODS = ("pll", "bpll", "ll", "cll")
 #: Entries of the (formulas, blocks, values) count array learning may hold.
 COUNT_LIMIT = 2**27
 #: Groundings times alternatives evaluated at once.
@@ -38,11 +42,13 @@ class Learned:
     """The MLN with learned weights and how the optimisation went."""
 
     mln: MLN
-    objective: float  # the penalised log pseudo-likelihood at the optimum
+    objective: float  # the penalised objective at the optimum (up to a constant where sampled)
     iterations: int
     converged: bool
     message: str
-    blocks: int
+    size: str  # what the objective sums over ("120 ground blocks", "64 query atoms")
+    curve: list[tuple[float, float]] = field(default_factory=list)  # (objective, gradient norm) per iteration
+    samples: str | None = None  # how the sampled components were sampled, if any
 
 
 class _Blocks:
@@ -185,18 +191,15 @@ class PseudoLikelihood:
     weights of the learnable formulas (soft, not ``#fixweight``), with its gradient; the counts
     behind it are taken once, here."""
 
+    sampled = False  # exact: nothing to sample again between rounds
+
     def __init__(self, mln: MLN, databases: list[Database], method: Method = "bpll", prior_sd: float | None = None,
                  prior_mean: float = 0.0, limit: int = 2**26, progress: bool = False):
-        if method not in METHODS:
-            raise AgainError(f"unknown learning method {method!r}; expected one of {', '.join(METHODS)}")
-        if prior_sd is not None and not (prior_sd > 0 and math.isfinite(prior_sd)):
-            raise AgainError(f"the prior's standard deviation must be a positive number, got {prior_sd}")
-        if not databases:
-            raise AgainError("no training database given")
-        self.prior_sd, self.prior_mean = prior_sd, prior_mean
-        self.mln = mln.materialize(databases)
+        if method not in ("pll", "bpll"):
+            raise AgainError(f"unknown pseudo-likelihood method {method!r}; expected pll or bpll")
+        self.weights = LearnableWeights(mln, databases, prior_sd, prior_mean)
+        self.mln, self.learnable = self.weights.mln, self.weights.learnable
         formulas = self.mln.formulas
-        self.learnable = np.array([not (e.hard or e.fixed) for e in formulas])
         fixed = np.array([e.weight if e.fixed and not e.hard else 0.0 for e in formulas])  # hard ones: a mask
         closed = frozenset(self.mln.predicates)
         pieces = [_dense(_counts(World(self.mln, db, closed), method, limit), formulas)
@@ -206,7 +209,7 @@ class PseudoLikelihood:
         valid = np.concatenate([np.pad(p[1], ((0, 0), (0, D - p[1].shape[1]))) for p in pieces], 0)
         banned = np.concatenate([np.pad(p[2], ((0, 0), (0, D - p[2].shape[1]))) for p in pieces], 0)
         allowed = torch.from_numpy(valid & ~banned)
-        self.blocks = int(allowed.shape[0])
+        self.size = f"{int(allowed.shape[0])} ground {'blocks' if method == 'bpll' else 'atoms'}"
         self.delta = torch.from_numpy(delta[self.learnable]).double()  # (L, blocks, values)
         base = torch.from_numpy(np.einsum("f,fbd->bd", fixed, delta)).double()
         self.base = base.masked_fill(~allowed, -math.inf)
@@ -218,38 +221,74 @@ class PseudoLikelihood:
         log_norm = torch.logsumexp(scores, 1)  # the observed value scores 0
         value = -log_norm.sum()
         grad = -torch.einsum("bd,lbd->l", torch.exp(scores - log_norm[:, None]), self.delta)
-        if self.prior_sd is not None:
-            value = value - ((w - self.prior_mean) ** 2).sum() / (2 * self.prior_sd**2)
-            grad = grad - (w - self.prior_mean) / self.prior_sd**2
-        return float(value), grad.numpy()
+        prior, prior_grad = self.weights.log_prior(weights)
+        return float(value) + prior, grad.numpy() + prior_grad
 
     def with_weights(self, weights: np.ndarray) -> MLN:
         """The materialised MLN with ``weights`` on its learnable formulas."""
-        values = iter(np.asarray(weights, np.float64).tolist())
-        formulas = [replace(e, weight=next(values), weight_text=None) if learn else e
-                    for e, learn in zip(self.mln.formulas, self.learnable)]
-        return replace(self.mln, formulas=formulas)
+        return self.weights.with_weights(weights)
 
 
 def learn_weights(mln: MLN, databases: list[Database], method: Method = "bpll", prior_sd: float | None = None,
                   prior_mean: float = 0.0, tolerance: float = 1e-10, max_iter: int = 1000, limit: int = 2**26,
-                  progress: bool = False) -> Learned:
-    """Weights of the soft, non-``#fixweight`` formulas of ``mln`` maximising the (blocked)
-    pseudo-likelihood of ``databases`` (closed world), with a Gaussian prior when ``prior_sd``,
-    by L-BFGS from zero; ``tolerance`` is scipy's relative change of the objective per step."""
+                  progress: bool = False, queries: list[str] | None = None, route: Route = "auto",
+                  sampling: Sampling | None = None, rounds: int = 5, verbose: bool = False) -> Learned:
+    """Weights of the soft, non-``#fixweight`` formulas of ``mln`` maximising, over the
+    closed-world ``databases``, the (blocked) pseudo-likelihood (``pll``, ``bpll``), the
+    likelihood (``ll``) or the conditional likelihood of the ``queries`` predicates given the
+    others (``cll``), with a Gaussian prior when ``prior_sd``, by L-BFGS from zero; ``tolerance``
+    is scipy's relative change of the objective per step. ``cll`` samples by MC-SAT (``sampling``)
+    the components exact inference cannot reach (``route``: :class:`Likelihood`) and then runs
+    L-BFGS ``rounds`` times, sampling again at each round's weights. ``verbose`` prints the
+    objective and gradient norm of every iteration (also kept in :attr:`Learned.curve`)."""
+    if method not in METHODS:
+        raise AgainError(f"unknown learning method {method!r}; expected one of {', '.join(METHODS)}")
+    if method in ("ll", "cll"):
+        if method == "cll" and not queries:
+            raise AgainError("cll needs query predicates (--query-preds P,Q); the others are evidence")
+        objective = Likelihood(mln, databases, queries if method == "cll" else None, prior_sd, prior_mean, route,
+                               sampling, limit, progress)
+    else:
+        objective = PseudoLikelihood(mln, databases, method, prior_sd, prior_mean, limit, progress)
+    weights = np.zeros(int(objective.learnable.sum()))
+    curve: list[tuple[float, float]] = []
+    iterations = 0
+    for round_ in range(rounds if objective.sampled else 1):
+        if objective.sampled:
+            objective.resample(weights, stream=round_)
+        result = _lbfgs(objective, weights, tolerance, max_iter, curve, verbose)
+        iterations += int(result.nit)
+        moved = float(np.abs(result.x - weights).max(initial=0.0))
+        weights = result.x
+        if verbose and objective.sampled:
+            print(f"round {round_ + 1}: weights moved by at most {moved:.4g}")
+    learned = objective.with_weights(weights)
+    samples = (f"MC-SAT, {objective.sampling.chains} chains x {objective.sampling.samples} samples after "
+               f"{objective.sampling.burn_in} burn-in per round, {rounds} rounds, seed {objective.sampling.seed}"
+               if objective.sampled else None)
+    return Learned(replace(learned, domains=mln.domains), -float(result.fun), iterations, bool(result.success),
+                   str(result.message), objective.size, curve, samples)
+
+
+def _lbfgs(objective, start: np.ndarray, tolerance: float, max_iter: int, curve: list, verbose: bool):
+    """scipy's L-BFGS-B maximising ``objective`` from ``start``; each iteration's objective and
+    gradient norm go to ``curve`` (and are printed when ``verbose``)."""
     from scipy.optimize import minimize
 
-    objective = PseudoLikelihood(mln, databases, method, prior_sd, prior_mean, limit, progress)
+    last: dict = {}
 
     def negated(weights):
         value, grad = objective(weights)
+        last.update(value=value, grad=float(np.linalg.norm(grad)))
         return -value, -grad
 
-    result = minimize(negated, np.zeros(int(objective.learnable.sum())), jac=True, method="L-BFGS-B",
-                      options={"maxiter": max_iter, "ftol": tolerance, "gtol": 1e-9})
-    learned = objective.with_weights(result.x)
-    return Learned(replace(learned, domains=mln.domains), -float(result.fun), int(result.nit), bool(result.success),
-                   str(result.message), objective.blocks)
+    def record(_):
+        curve.append((last["value"], last["grad"]))
+        if verbose:
+            print(f"iteration {len(curve)}: objective {last['value']:.6f}, gradient norm {last['grad']:.3g}")
+
+    return minimize(negated, start, jac=True, method="L-BFGS-B", callback=record,
+                    options={"maxiter": max_iter, "ftol": tolerance, "gtol": 1e-9})
 
 
 def _dense(counts: list[tuple[np.ndarray, ...]], formulas: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -43,10 +43,14 @@ class GroundNetwork:
         return sum(int(b.variables.shape[0]) for b in self.batches)
 
 
-def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: np.ndarray | None = None) -> GroundNetwork:
+def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: np.ndarray | None = None,
+          channels: tuple[int, ...] = ()) -> GroundNetwork:
     """The network of ``groups``; ``blocks`` are the open functional blocks (their factors are in
     ``groups``); ``extra_atoms`` (e.g. unknown query atoms in no formula) become variables with no
-    factor (their own components)."""
+    factor (their own components). Tables with trailing axes, (n, 2**K, C), keep them: the views'
+    unary and tables then end in that axis (learning keeps one channel per weight there, so that
+    components batch the same way whatever the weights) and must be contracted over it before
+    inference; ``channels`` gives that axis when there may be no group to read it from."""
     from scipy.sparse import coo_array
     from scipy.sparse.csgraph import connected_components
 
@@ -58,6 +62,7 @@ def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: n
     # every factor row as (group, row, arity, scope as variable ids padded with -1)
     scope_parts, table_parts, group_of, arity_of = [], [], [], []
     K = max([g.atoms.shape[1] for g in groups], default=1)
+    channels = groups[0].table.shape[2:] if groups else channels
     for index, g in enumerate(groups):
         ids = np.where(g.atoms >= 0, np.searchsorted(atoms, np.maximum(g.atoms, 0)), -1)
         scope_parts.append(np.pad(ids, ((0, 0), (0, K - ids.shape[1])), constant_values=-1))
@@ -105,7 +110,7 @@ def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: n
         variables = np.stack([members[c] for c in components])
         factor_rows = np.stack([factors_of[c] for c in components])  # (B, F): column j is one scope
         scopes = [tuple(local_scopes[f, : arity[f]].tolist()) for f in factor_rows[0]]
-        unary = np.zeros((len(components), M, 2))
+        unary = np.zeros((len(components), M, 2) + channels)
         higher_scopes, higher_columns = [], []
         for j, scope in enumerate(scopes):
             tables = _column(table_parts, offsets, group_of, factor_rows[:, j], 2 ** len(scope))
@@ -119,7 +124,7 @@ def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: n
             tiled = [np.take(t, np.arange(2**R) & (2 ** len(s) - 1), axis=1) for t, s in zip(higher_columns, higher_scopes)]
             stacked = np.stack(tiled, 1)
         else:
-            stacked = np.zeros((len(components), 0, 1))
+            stacked = np.zeros((len(components), 0, 1) + channels)
         flat = np.concatenate([unary.reshape(len(components), -1), stacked.reshape(len(components), -1)], 1)
         first, rows = _distinct_rows(flat)
         view = FactorView(
@@ -137,7 +142,7 @@ def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: n
 def _column(parts: list[np.ndarray], offsets: np.ndarray, group_of: np.ndarray, rows: np.ndarray, width: int) -> np.ndarray:
     """The first ``width`` table entries of factor rows ``rows`` (their arity's table), gathered
     per formula group: one fancy index per group, not one per factor."""
-    out = np.empty((len(rows), width))
+    out = np.empty((len(rows), width) + parts[0].shape[2:])
     groups = group_of[rows]
     for g in np.unique(groups):
         mask = groups == g

@@ -56,7 +56,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -115,13 +115,15 @@ class Sampling:
 @dataclass(frozen=True)
 class Sampled:
     """Per view row: ``marginals`` (B, M) and split R-hat ``rhat`` (B, M); the work done
-    (factor table look-ups), the wall time and MC-SAT's share of rejected slice moves."""
+    (factor table look-ups), the wall time, MC-SAT's share of rejected slice moves and, when a
+    statistic was asked for, its value in every kept world (samples, C * B, S; chain n on row n % B)."""
 
     marginals: np.ndarray
     rhat: np.ndarray
     evaluations: int
     seconds: float
     rejected: float = 0.0
+    statistics: np.ndarray | None = None
 
 
 def _segment_sum(values: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
@@ -315,9 +317,12 @@ def _samplesat(chains: _Chains, tau: torch.Tensor, tau_unary: torch.Tensor, opti
     return _violations(chains, tau, tau_unary) > 0
 
 
-def sample(view: FactorView, blocks: Blocks, method: Sampler, options: Sampling | None = None, stream: int = 0) -> Sampled:
+def sample(view: FactorView, blocks: Blocks, method: Sampler, options: Sampling | None = None, stream: int = 0,
+           statistic: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Sampled:
     """Marginals (B, M) of every row of ``view`` by ``method`` ("mc-sat" or "gibbs"), with split
-    R-hat per variable. ``stream`` separates the random streams of several calls under one seed."""
+    R-hat per variable. ``stream`` separates the random streams of several calls under one seed.
+    ``statistic`` maps the worlds of all chains (C * B, M) to (C * B, S) values kept per sample
+    (learning's expected formula counts need more than marginals)."""
     options = (options or Sampling()).check()
     if method not in SAMPLERS:
         raise AgainError(f"unknown sampler {method!r}; expected one of {', '.join(SAMPLERS)}")
@@ -341,6 +346,7 @@ def sample(view: FactorView, blocks: Blocks, method: Sampler, options: Sampling 
         raise AgainError(f"SampleSAT found no world that satisfies the hard formulas in {options.init_sweeps} sweeps "
                          f"({view.num_variables} unknown atoms); the evidence may leave none")
     record = _Record(chains, options.samples)
+    kept: list[torch.Tensor] = []
     rejected = 0
     for step in range(options.burn_in + options.samples):
         keep = step >= options.burn_in
@@ -360,7 +366,10 @@ def sample(view: FactorView, blocks: Blocks, method: Sampler, options: Sampling 
             probabilities = chains.x.to(torch.float64) if keep else None
         if keep:
             record.add(probabilities)
+            if statistic is not None:
+                kept.append(statistic(chains.x))
     marginals, rhat = record.result(options.chains, view.batch)
     steps = (options.burn_in + options.samples) * chains.N
     return Sampled(marginals, rhat, chains.evaluations, time.perf_counter() - start,
-                   rejected / steps if method == "mc-sat" else 0.0)
+                   rejected / steps if method == "mc-sat" else 0.0,
+                   torch.stack(kept).cpu().numpy() if kept else None)
