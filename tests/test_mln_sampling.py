@@ -156,6 +156,17 @@ def test_split_rhat():
     assert np.isnan(split_rhat(np.zeros((4, 1)), np.zeros((4, 1)), 1)[0])
 
 
+@pytest.mark.parametrize("n", [10, 250, 2500])
+def test_split_rhat_of_steady_chains_does_not_depend_on_the_number_of_samples(n):
+    """Gibbs records conditional probabilities: an atom whose conditional stays put in every chain
+    half, at 1 - 3e-7 in some and 1 - 2e-9 in others (estimates that agree to 3e-7), agrees; it
+    was R-hat 1 at 10 samples per half and inf at 250, from an absolute threshold on n * var(means)."""
+    steady = 1 - np.array([3e-7, 2e-9] * 4)[:, None]
+    assert split_rhat(steady * n, steady * steady * n, n)[0] == 1.0
+    apart = np.array([0.2, 0.2, 0.7, 0.7] * 2)[:, None]  # halves that sit at values 0.5 apart still disagree
+    assert split_rhat(apart * n, apart * apart * n, n)[0] == np.inf
+
+
 WIDE = "person = {%s}\nF(person, person)\nS(person)\nC(person)\n0.6 S(x) => C(x)\n0.05 F(x, y) => (S(x) <=> S(y))\n"
 
 
