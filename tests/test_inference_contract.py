@@ -101,3 +101,16 @@ def test_the_routes_never_name_a_ring(module):
 
     source = inspect.getsource(importlib.import_module(f"again_mln.mln.inference.{module}"))
     assert not any(word in source for word in ("LogRing", "MaxRing", "maximises", "milp_contract"))
+
+
+@pytest.mark.parametrize("const", [-1.0, -50.0, 7.0])
+def test_the_integer_program_keeps_a_constant_score_finite(const):
+    """A row whose only term is a constant (a rule on the category alone) has that constant as
+    its maximum, not -inf: the infeasibility penalty bounds the factors, not the constant."""
+    from again_mln.mln.factors import FactorView
+    from again_mln.mln.inference import max_score
+
+    view = FactorView(const=torch.tensor([const, 0.0]), unary=torch.zeros(2, 2, 2), scopes=(),
+                      tables=torch.zeros(1, 0, 4))
+    assert max_score(view, route="milp").tolist() == pytest.approx([const, 0.0])
+    assert max_score(view, route="enumerate").tolist() == pytest.approx([const, 0.0])

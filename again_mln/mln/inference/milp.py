@@ -80,8 +80,8 @@ def milp_contract(view: FactorView, progress: bool | None = None) -> Contraction
         if not solution.success:
             raise AgainError(f"the integer program for batch row {b} failed: {solution.message}")
         assignments[b] = np.round(solution.x[:M]).astype(np.int64)
-        values[b] = -solution.fun + const[b] + unary[b, :, 0].sum()
-        if values[b] < -penalty / 2:
-            values[b] = -np.inf
+        # the penalty bounds the factors' part alone; the constant is added after the check
+        factors = -solution.fun + unary[b, :, 0].sum()
+        values[b] = -np.inf if factors < -penalty / 2 else factors + const[b]
     device = view.unary.device
     return Contraction(torch.as_tensor(values, device=device), torch.as_tensor(assignments, device=device))
