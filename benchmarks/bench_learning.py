@@ -58,7 +58,7 @@ def exact_sample(ruleset: RuleSet, n: int, seed: int = 0) -> tuple[np.ndarray, n
 
 
 def _pracmln_child(queue, task, ruleset, concepts, categories, method) -> None:
-    from again_mln.engines import pracmln
+    from again_mln.again import pracmln
 
     start = time.perf_counter()
     if task == "learn":

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from again_mln.cli import main
-from again_mln.engines.pracmln import to_pracmln
+from again_mln.again.pracmln import to_pracmln
 from again_mln.again.mlnfile import read_mln
 from again_mln.datasets.store import locate
 

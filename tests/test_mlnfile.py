@@ -170,7 +170,7 @@ def test_every_file_we_write_parses_in_pracmln(ruleset):
     from learning_models import require_pracmln
 
     require_pracmln()
-    from again_mln.engines.pracmln import to_pracmln
+    from again_mln.again.pracmln import to_pracmln
 
     mln = to_pracmln(ruleset)
     assert len(mln.formulas) == len(ruleset.rules)

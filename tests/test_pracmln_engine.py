@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from again_mln.engines import pracmln as engine
+from again_mln.again import pracmln as engine
 from again_mln.engines import pracmln_compat
 from again_mln.errors import AgainError
 from again_mln.mln.inference import log_partition, marginals

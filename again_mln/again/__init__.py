@@ -15,7 +15,7 @@ and evidence files), ``graph`` (the compiled factor graph), ``learning`` (weight
 network's confidence in queries), ``rectifier`` (the estimator: options, fit, detect, repair),
 ``selection`` (choosing a detector), ``switch`` (the intervention switch's candidates),
 ``rectification`` (the four repair strategies), ``layer`` (the differentiable repair), ``streaming`` (chunked rectification of any length), ``explain`` (what a repair
-changed, and its picture), ``synthetic`` (random rule sets for tests and benchmarks).
+changed, and its picture), ``synthetic`` (random rule sets for tests and benchmarks), ``pracmln`` (the schema run by pracmln, the reference learner and query engine).
 """
 from again_mln._lazy import lazy_exports
 

@@ -42,7 +42,7 @@ def query(ruleset: RuleSet, evidence: np.ndarray, categories: np.ndarray, method
     if evidence.ndim != 2 or evidence.shape[1] != M or categories.shape != evidence.shape[:1]:
         raise AgainError(f"evidence: expected shapes (N, {M}) and (N,), got {evidence.shape} and {categories.shape}")
     if engine == "pracmln":
-        from again_mln.engines import pracmln
+        from again_mln.again import pracmln
 
         if method == "map":
             raise AgainError("the pracmln engine answers marginals only (its exact MPE needs toulbar2); use --engine native")

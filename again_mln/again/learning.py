@@ -185,7 +185,7 @@ def learn_weights(
     if method == "cll" and route is None:
         raise AgainError(f"exact conditional likelihood is out of reach for these {len(ruleset.concepts)} concepts; use --method pll")
     if engine == "pracmln":
-        from again_mln.engines import pracmln
+        from again_mln.again import pracmln
 
         chosen = "cll" if route is not None else "pll"
         learned_rules = pracmln.learn_weights(ruleset, concepts, categories, chosen, prior_stdev)

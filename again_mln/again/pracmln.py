@@ -1,4 +1,4 @@
-"""The pracmln engine: our rules and data as pracmln objects, and pracmln's learning and inference.
+"""The AGAIN schema on pracmln: our rules and data as pracmln objects, and pracmln's learning and inference.
 
 pracmln is the reference the native engine is checked against. The adapter goes through the
 interchange format on purpose: a :class:`RuleSet` is written with :func:`format_mln` and parsed
