@@ -166,3 +166,13 @@ def test_importing_a_layer_imports_no_heavy_module():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_reference_engines_read_no_again_type():
+    """``engines/`` runs pracmln on files; the AGAIN schema's adapter lives in ``again/``."""
+    engines = [p for p in PACKAGE.rglob("*.py") if reaches(module_name(p), ("again_mln.engines",))]
+    assert engines
+    wrong = sorted(f"{module_name(p)} imports {name}" for p in engines
+                   for name in imported_names(ast.parse(p.read_text()), module_name(p), p.name == "__init__.py")
+                   if reaches(name, ABOVE_THE_ENGINE))
+    assert not wrong, "; ".join(wrong)
