@@ -163,7 +163,7 @@ def _required(formula: Formula, forbid: int, into: list[Atom]) -> None:
         _required(formula.children[1], TRUE, into)
 
 
-class _Evaluator:
+class Evaluator:
     """Three-valued truth of a formula over rows of variable bindings, broadcast over the axes
     that quantifiers add. ``leaf`` gives an atom's value from its key array."""
 
@@ -217,7 +217,7 @@ def _join(left: tuple[list[str], np.ndarray], right: tuple[list[str], np.ndarray
     shared = [n for n in lnames if n in rnames]
     if not shared:
         size = len(lrows) * len(rrows)
-        _check_size(size, limit, what)
+        check_size(size, limit, what)
         rows = np.concatenate([np.repeat(lrows, len(rrows), 0), np.tile(rrows, (len(lrows), 1))], 1)
         return lnames + rnames, rows
     li = [lnames.index(n) for n in shared]
@@ -229,14 +229,15 @@ def _join(left: tuple[list[str], np.ndarray], right: tuple[list[str], np.ndarray
     rsorted = rkey[order]
     start, stop = np.searchsorted(rsorted, lkey, "left"), np.searchsorted(rsorted, lkey, "right")
     counts = stop - start
-    _check_size(int(counts.sum()), limit, what)
+    check_size(int(counts.sum()), limit, what)
     left_index = np.repeat(np.arange(len(lrows)), counts)
     right_index = order[np.repeat(start - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))]
     keep = [i for i, n in enumerate(rnames) if n not in shared]
     return lnames + [rnames[i] for i in keep], np.concatenate([lrows[left_index], rrows[right_index][:, keep]], 1)
 
 
-def _check_size(size: int, limit: int, what: str) -> None:
+def check_size(size: int, limit: int, what: str) -> None:
+    """Refuse, before anything is allocated, a grounding of ``what`` larger than ``limit``."""
     if size > limit:
         raise AgainError(f"{what} has {size:,} groundings to consider, over the limit of {limit:,}: close a predicate "
                          f"with --closed-world or give more evidence")
@@ -288,7 +289,7 @@ def ground_formula(world: World, entry: WeightedFormula, limit: int = GROUNDING_
     """The ground instances of ``entry`` the evidence leaves undecided, as factor tables."""
     free = list(variables(entry.formula))
     rows = candidates(world, entry, free, limit)
-    evaluator = _Evaluator(world, entry.types)
+    evaluator = Evaluator(world, entry.types)
     recorded: list[tuple[np.ndarray, np.ndarray]] = []
 
     def record(predicate, keys):
@@ -310,7 +311,7 @@ def ground_formula(world: World, entry: WeightedFormula, limit: int = GROUNDING_
     slots = [(keys.reshape(len(rows), -1)[undecided], state.reshape(len(rows), -1)[undecided]) for keys, state in recorded]
     keys = np.concatenate([k for k, _ in slots], 1)
     state = np.concatenate([s for _, s in slots], 1)
-    atoms, local = _distinct_unknowns(keys, state == UNKNOWN)
+    atoms, local = distinct_unknowns(keys, state == UNKNOWN)
     K = atoms.shape[1]
     if K > MAX_FACTOR_ARITY:
         raise AgainError(f"{origin}: a ground instance reads {K} unknown atoms (at most {MAX_FACTOR_ARITY}); "
@@ -336,7 +337,7 @@ def ground_formula(world: World, entry: WeightedFormula, limit: int = GROUNDING_
     return GroundFactors(atoms, table, origin)
 
 
-def _distinct_unknowns(keys: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def distinct_unknowns(keys: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the distinct unknown keys, sorted and padded with -1 (n, K), and for each slot the
     position of its key among them (-1 for known slots)."""
     sentinel = np.iinfo(np.int64).max
@@ -364,7 +365,7 @@ def ground_blocks(world: World, predicate: Predicate, limit: int = GROUNDING_LIM
     sizes = [len(world.domains.get(t, ())) for t in predicate.types]
     blocks = math.prod(sizes) // max(sizes[f], 1) if sizes[f] else 0
     origin = f"functional predicate {predicate.declaration()}"
-    _check_size(blocks * sizes[f], limit, f"{world.db.source}: {origin}")
+    check_size(blocks * sizes[f], limit, f"{world.db.source}: {origin}")
     if blocks == 0:
         return [], None
     block_keys = np.arange(blocks, dtype=np.int64)
@@ -381,7 +382,7 @@ def ground_blocks(world: World, predicate: Predicate, limit: int = GROUNDING_LIM
     if empty.any():
         atom = world.describe(int(keys[np.flatnonzero(empty)[0], 0]))
         raise AgainError(f"{world.db.source}: {predicate.name} is functional, but every value of the block of {atom} is false")
-    atoms, _ = _distinct_unknowns(keys, unknown)
+    atoms, _ = distinct_unknowns(keys, unknown)
     arity = unknown.sum(1)
     if atoms.shape[1] <= _DIRECT_BLOCK:
         assignments = np.arange(2 ** atoms.shape[1])

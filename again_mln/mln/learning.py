@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from again_mln.errors import AgainError
-from again_mln.mln.grounding import FALSE, TRUE, World, _check_size, _distinct_unknowns, _Evaluator, bindings
+from again_mln.mln.grounding import FALSE, TRUE, World, check_size, distinct_unknowns, Evaluator, bindings
 from again_mln.mln.syntax import And, Atom, Formula, Implies, Not, Or, variables
 from again_mln.mln.model import MLN, Database
 from again_mln.mln.likelihood import Likelihood, Route
@@ -79,7 +79,7 @@ def _counts(world: World, method: Method, limit: int) -> list[tuple[np.ndarray, 
     out = []
     for index, entry in enumerate(world.mln.formulas):
         free = list(variables(entry.formula))
-        evaluator = _Evaluator(world, entry.types)
+        evaluator = Evaluator(world, entry.types)
         negative = _clause_negatives(entry.formula)
         repeats = max([sum(a.predicate == b.predicate for b in negative) for a in negative], default=0) if negative else 0
         if negative is not None and len(negative) >= 2 and repeats <= 2 and not entry.hard:
@@ -96,7 +96,7 @@ def _counts(world: World, method: Method, limit: int) -> list[tuple[np.ndarray, 
         else:
             sizes = [len(world.domains.get(entry.types[name], ())) for name in free]
             total = math.prod(sizes)
-            _check_size(total, limit, f"{entry.source}: formula {entry.formula.text()!r} in {world.db.source}")
+            check_size(total, limit, f"{entry.source}: formula {entry.formula.text()!r} in {world.db.source}")
             chunk = lambda start, stop: np.unravel_index(np.arange(start, stop, dtype=np.int64), sizes) if free else ()  # noqa: E731
         for start in range(0, total, _ROWS):
             stop = min(total, start + _ROWS)
@@ -130,7 +130,7 @@ def _clause_negatives(formula: Formula) -> list[Atom] | None:
 _ROWS = 2**18
 
 
-def _chunk_counts(world: World, blocks: _Blocks, entry, evaluator: _Evaluator, env: dict, n: int):
+def _chunk_counts(world: World, blocks: _Blocks, entry, evaluator: Evaluator, env: dict, n: int):
     """(block key, value, change, block size) of the non-zero changes in ``n`` groundings."""
     recorded = []
 
@@ -152,7 +152,7 @@ def _chunk_counts(world: World, blocks: _Blocks, entry, evaluator: _Evaluator, e
     bkeys = np.concatenate(block_keys, 1) if recorded else np.zeros((n, 0), np.int64)
     if not (bkeys >= 0).any():
         return None
-    distinct, local = _distinct_unknowns(bkeys, bkeys >= 0)
+    distinct, local = distinct_unknowns(bkeys, bkeys >= 0)
     size_of = np.concatenate(sizes, 1)
     D, Kb = int(size_of.max()), distinct.shape[1]
     widths = np.cumsum([0] + [k.shape[1] for k in block_keys])
@@ -299,7 +299,7 @@ def _dense(counts: list[tuple[np.ndarray, ...]], formulas: list) -> tuple[np.nda
     formula, key, value, change, size = (np.concatenate(parts) for parts in zip(*counts))
     keys, ids = np.unique(key, return_inverse=True)
     D = int(size.max())
-    _check_size(len(formulas) * len(keys) * D, COUNT_LIMIT, "the pseudo-likelihood's count array")
+    check_size(len(formulas) * len(keys) * D, COUNT_LIMIT, "the pseudo-likelihood's count array")
     delta = np.zeros((len(formulas), len(keys), D))
     np.add.at(delta, (formula, ids, value), change.astype(np.float64))
     block_size = np.zeros(len(keys), np.int64)
