@@ -52,8 +52,20 @@ def _peak_mib() -> float:
         return next(int(line.split()[1]) for line in handle if line.startswith("VmHWM")) / 1024
 
 
+def with_unit_clauses(mln):
+    """``mln`` plus a weight-0 unit clause P(a0, ..., an) for every predicate, as Alchemy's
+    ``learnwts`` adds by default (``-noAddUnitClauses`` turns it off): their weights learn each
+    predicate's base rate (advisedBy is true for about 1% of pairs), which the rules alone leave
+    free, so that the joint model does not favour worlds the conditionals never saw."""
+    from again_mln.mln.files import format_mln, parse_mln
+
+    units = [f"0 {p.name}({', '.join(f'a{i}' for i in range(p.arity))})" for p in mln.predicates.values()]
+    return parse_mln(format_mln(mln) + "\n".join(units) + "\n", "unit clauses", grammar="standard")
+
+
 def fold(root: Path, family: str, held_out: str, method: str, prior_sd: float | None = None, max_iter: int = 1000,
-         samples: int = 500, burn_in: int = 100, chains: int = 4, exclude: tuple[str, ...] = ()) -> dict:
+         samples: int = 500, burn_in: int = 100, chains: int = 4, exclude: tuple[str, ...] = (),
+         unit_clauses: bool = False) -> dict:
     """Learn on every folder of ``family`` but ``held_out`` and ``exclude``, answer ``held_out``'s queries.
     ``exclude`` keeps a test area out of a validation run that picks a setting (e.g. the prior)."""
     from again_mln.mln import query
@@ -64,7 +76,8 @@ def fold(root: Path, family: str, held_out: str, method: str, prior_sd: float | 
     train = [read_benchmark_folder(root / family / name) for name in folders if name != held_out]
     test = read_benchmark_folder(root / family / held_out)
     start = time.perf_counter()
-    learned = learn_weights(test.mln, [t.training_database() for t in train], "bpll", prior_sd=prior_sd, max_iter=max_iter)
+    mln = with_unit_clauses(test.mln) if unit_clauses else test.mln
+    learned = learn_weights(mln, [t.training_database() for t in train], "bpll", prior_sd=prior_sd, max_iter=max_iter)
     learn_seconds = time.perf_counter() - start
     learn_peak = _peak_mib()
     start = time.perf_counter()
@@ -116,6 +129,8 @@ def main() -> None:
     parser.add_argument("--burn-in", type=int, default=100)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per fold")
+    parser.add_argument("--unit-clauses", action="store_true", help="add a unit clause per predicate before "
+                        "learning (Alchemy's learnwts default)")
     parser.add_argument("--exclude", nargs="+", default=[], help="folders left out of training and testing (a validation "
                         "run: --exclude ai --held-out language picks settings without seeing ai)")
     parser.add_argument("--fold", nargs=2, metavar=("FAMILY", "HELD_OUT"), help=argparse.SUPPRESS)
@@ -128,7 +143,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     root = Path(os.environ.get("AGAIN_DATA", "../shared/data")) / "mln-benchmarks"
     settings = dict(prior_sd=args.prior_sd, max_iter=args.max_iter, samples=args.samples, burn_in=args.burn_in,
-                    chains=args.chains, exclude=tuple(args.exclude))
+                    chains=args.chains, exclude=tuple(args.exclude),
+                    unit_clauses=args.unit_clauses)
     if args.fold:
         print(json.dumps(fold(root, *args.fold, args.method, **settings)))
         return
@@ -146,6 +162,7 @@ def main() -> None:
             command += ["--prior-sd", str(args.prior_sd)] if args.prior_sd else []
             command += ["--threads", str(args.threads)] if args.threads else []
             command += ["--exclude", *args.exclude] if args.exclude else []
+            command += ["--unit-clauses"] if args.unit_clauses else []
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode:
                 rows.append({"family": family, "held_out": held_out, "error": (done.stderr.strip().splitlines() or ["?"])[-1]})
