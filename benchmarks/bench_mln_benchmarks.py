@@ -7,7 +7,8 @@ where every component fits, else the sampler the engine picks (``--method``). Ea
 its own process, so that its peak memory (VmHWM) is its own.
 
 Run: ``AGAIN_DATA=../shared/data python benchmarks/bench_mln_benchmarks.py [--sets kinship uw_cse]
-[--prior-sd 10] [--max-iter 1000] [--samples 500 --burn-in 100] [--markdown out.md]``.
+[--unit-clauses] [--prior-sd 2] [--max-iter 3000] [--samples 500 --burn-in 100] [--exclude ai --held-out language]
+[--markdown out.md]``; benchmarks/results/mln_benchmarks.md gives the settings used and how they were chosen.
 Prints a Markdown table of AUC-PR and AUC-ROC of the query atoms, learning and inference time,
 peak memory per fold (after learning, and overall), whether L-BFGS converged, and for sampled
 folds the largest split R-hat and MC-SAT's share of rejected slice moves.
