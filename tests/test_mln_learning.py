@@ -72,6 +72,7 @@ def test_the_optimum_has_zero_gradient_and_the_prior_pulls_towards_its_mean():
     assert np.abs(objective(learned)[1]).max() < 1e-4
     pulled = learn_weights(mln, dbs, "bpll", prior_sd=0.01, prior_mean=0.5)
     assert all(abs(e.weight - 0.5) < 0.05 for e in pulled.mln.formulas if not e.hard)
+    assert set(free.seconds) == {"grounding", "optimisation"} and min(free.seconds.values()) >= 0
 
 
 def test_fixed_and_hard_formulas_keep_their_weights():

@@ -14,6 +14,7 @@ N(M, S^2) adds -sum (w - M)^2 / (2 S^2).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -49,6 +50,9 @@ class Learned:
     size: str  # what the objective sums over ("120 ground blocks", "64 query atoms")
     curve: list[tuple[float, float]] = field(default_factory=list)  # (objective, gradient norm) per iteration
     samples: str | None = None  # how the sampled components were sampled, if any
+    #: wall seconds of the two stages, so that a report can tell grounding from optimisation:
+    #: "grounding" (evidence-pruned groundings and their counts) and "optimisation" (L-BFGS, resampling included)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 class _Blocks:
@@ -243,13 +247,15 @@ def learn_weights(mln: MLN, databases: list[Database], method: Method = "bpll", 
     objective and gradient norm of every iteration (also kept in :attr:`Learned.curve`)."""
     if method not in METHODS:
         raise AgainError(f"unknown learning method {method!r}; expected one of {', '.join(METHODS)}")
+    if method == "cll" and not queries:
+        raise AgainError("cll needs query predicates (--query-preds P,Q); the others are evidence")
+    start = time.perf_counter()
     if method in ("ll", "cll"):
-        if method == "cll" and not queries:
-            raise AgainError("cll needs query predicates (--query-preds P,Q); the others are evidence")
         objective = Likelihood(mln, databases, queries if method == "cll" else None, prior_sd, prior_mean, route,
                                sampling, limit, progress)
     else:
         objective = PseudoLikelihood(mln, databases, method, prior_sd, prior_mean, limit, progress)
+    grounded = time.perf_counter()
     weights = np.zeros(int(objective.learnable.sum()))
     curve: list[tuple[float, float]] = []
     iterations = 0
@@ -262,12 +268,13 @@ def learn_weights(mln: MLN, databases: list[Database], method: Method = "bpll", 
         weights = result.x
         if verbose and objective.sampled:
             print(f"round {round_ + 1}: weights moved by at most {moved:.4g}")
+    seconds = {"grounding": grounded - start, "optimisation": time.perf_counter() - grounded}
     learned = objective.with_weights(weights)
     samples = (f"MC-SAT, {objective.sampling.chains} chains x {objective.sampling.samples} samples after "
                f"{objective.sampling.burn_in} burn-in per round, {rounds} rounds, seed {objective.sampling.seed}"
                if objective.sampled else None)
     return Learned(replace(learned, domains=mln.domains), -float(result.fun), iterations, bool(result.success),
-                   str(result.message), objective.size, curve, samples)
+                   str(result.message), objective.size, curve, samples, seconds)
 
 
 def _lbfgs(objective, start: np.ndarray, tolerance: float, max_iter: int, curve: list, verbose: bool):
