@@ -244,6 +244,11 @@ def test_bad_sampler_settings_are_one_line_errors():
                              (dict(burn_in=-1), "burn-in must be an integer >= 0")):
         with pytest.raises(AgainError, match=message):
             query(mln, dbs, PREDICATES, closed, method="mc-sat", **options)
+    for options, message in ((dict(anneal=1.5), r"annealed share of the burn-in must lie in \[0, 1\]"),
+                             (dict(start_beta=0.0), r"start-beta must lie in \(0, 1\]"),
+                             (dict(gibbs_sweeps=-1), "gibbs-sweeps must be an integer >= 0")):
+        with pytest.raises(AgainError, match=message):
+            Sampling(**options).check()
 
 
 def test_colouring_is_proper():

@@ -130,9 +130,11 @@ class Sampling:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise AgainError(f"{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
-        for name in ("walk", "noise", "restart", "anneal"):
+        for name in ("walk", "noise", "restart"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise AgainError(f"SampleSAT's {name} probability must lie in [0, 1], got {getattr(self, name)!r}")
+        if not 0.0 <= self.anneal <= 1.0:
+            raise AgainError(f"the annealed share of the burn-in must lie in [0, 1], got {self.anneal!r}")
         if not 0.0 < self.start_beta <= 1.0:
             raise AgainError(f"the annealing's start-beta must lie in (0, 1], got {self.start_beta!r}")
         if not self.temperature > 0:
