@@ -48,8 +48,29 @@ modes that only multi-unit moves connect: a cluster of friends who all smoke or 
 world, which jumps modes but finds some solutions more often than others (WalkSAT's basins: on
 a puzzle of hard formulas alone we measured marginals 0.2 off). So restarts serve the burn-in
 only: each burn-in step restarts a chain with probability ``restart`` (``restart_sweeps``
-SampleSAT sweeps from a random world, then repair), which puts the chains in the modes that
-matter; the kept samples use the local steps, and R-hat says when the chains still disagree.
+SampleSAT sweeps from a random world, then repair); the kept samples use the local steps, and
+R-hat says when the chains still disagree.
+
+**Strongly coupled soft components** (smokers on a random friendship graph, weight 1.52 on both
+directions of an edge; UW-CSE's advisedBy) defeated both samplers: chains froze within a few
+steps into the domains of friends (all smoke, or none) that their random start made, and stayed
+there (split R-hat inf from 40 to 10,000 people: atoms constant in each chain, different across
+chains; at 100 people all four MC-SAT chains sat in a mode exact inference gives 1e-5, error
+0.93). Restarts do not help: they are repaired into the current slice, whose kept equivalences
+(probability 0.95 per edge) rebuild the same domains. Two changes fix it:
+
+* an **annealed burn-in**: over the first ``anneal`` share of the burn-in steps every soft
+  weight is scaled by beta, rising geometrically from ``start_beta`` to 1 (Gibbs: conditionals
+  of beta * t; MC-SAT: the slice of beta * t, thresholds t_f(x) + log(u) / beta), so that domains
+  form while the evidence and unary weights can still turn them; any start is a valid start
+  for MCMC, and this one starts the chains where the mass is (hard factors stay hard);
+* **a Gibbs sweep after every MC-SAT step** (``gibbs_sweeps``): both kernels leave the target
+  distribution invariant, so their alternation does too. Even an exact uniform draw from the
+  slice cannot move a domain wall: an atom at the wall keeps its agreeing neighbours through
+  their kept equivalences, while Gibbs flips it with its conditional probability. MC-SAT keeps
+  what only it does, crossing hard and near-deterministic barriers (a Swendsen-Wang cluster flip
+  inside the slice was tried and gained nothing here: the domains touch evidence of both signs,
+  which pins them).
 """
 from __future__ import annotations
 
@@ -81,7 +102,9 @@ class Sampling:
     component, the ``seed``, the ``device`` (None: cuda when present) and SampleSAT's knobs
     (module docstring): ``walk``, ``noise``, ``temperature``, ``sweeps`` per MC-SAT step,
     ``repair`` sweeps before a step is rejected, ``init_sweeps`` to satisfy the hard formulas,
-    and the burn-in's ``restart`` probability with its ``restart_sweeps``."""
+    the burn-in's ``restart`` probability with its ``restart_sweeps``, the share of the burn-in
+    that is ``anneal``-ed (soft weights scaled by a beta rising from ``start_beta`` to 1), and
+    the ``gibbs_sweeps`` after each MC-SAT step (module docstring)."""
 
     samples: int = 500
     chains: int = 4
@@ -96,17 +119,24 @@ class Sampling:
     init_sweeps: int = 100
     restart: float = 0.5
     restart_sweeps: int = 3
+    anneal: float = 0.5
+    start_beta: float = 0.05
+    gibbs_sweeps: int = 1
 
     def check(self) -> "Sampling":
         """Itself, or a one-line :class:`AgainError` naming the bad setting."""
         for name, low in (("samples", 1), ("chains", 1), ("burn_in", 0), ("sweeps", 0), ("repair", 0), ("init_sweeps", 1),
-                          ("restart_sweeps", 0)):
+                          ("restart_sweeps", 0), ("gibbs_sweeps", 0)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise AgainError(f"{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
         for name in ("walk", "noise", "restart"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise AgainError(f"SampleSAT's {name} probability must lie in [0, 1], got {getattr(self, name)!r}")
+        if not 0.0 <= self.anneal <= 1.0:
+            raise AgainError(f"the annealed share of the burn-in must lie in [0, 1], got {self.anneal!r}")
+        if not 0.0 < self.start_beta <= 1.0:
+            raise AgainError(f"the annealing's start-beta must lie in (0, 1], got {self.start_beta!r}")
         if not self.temperature > 0:
             raise AgainError(f"SampleSAT's temperature must be > 0, got {self.temperature!r}")
         return self
@@ -234,12 +264,13 @@ def _gumbel(chains: _Chains, shape: torch.Size) -> torch.Tensor:
     return -torch.log(-torch.log(chains.rand(*shape).clamp(1e-300, 1.0 - 1e-16)))
 
 
-def _gibbs_step(chains: _Chains, i: int, record: torch.Tensor | None) -> None:
-    """Draw every unit of group ``i`` from its conditional given the rest."""
+def _gibbs_step(chains: _Chains, i: int, record: torch.Tensor | None, beta: float = 1.0) -> None:
+    """Draw every unit of group ``i`` from its conditional given the rest, the soft weights
+    scaled by ``beta`` (the annealed burn-in; hard factors stay hard)."""
     g = chains.plan.groups[i]
     values, unary = chains.group_values(i)
     hard = torch.isneginf(values)
-    score = _segment_sum(values.masked_fill(hard, 0.0), g.bounds) + unary.sum(-1)
+    score = beta * (_segment_sum(values.masked_fill(hard, 0.0), g.bounds) + unary.sum(-1))
     score = score.masked_fill(_count(hard, g.bounds) > 0, -math.inf)
     if g.binary:  # P(1) = sigmoid(score_1 - score_0); -inf - finite gives 0, finite - (-inf) gives 1
         probability = torch.sigmoid(score[..., 1] - score[..., 0])
@@ -317,6 +348,18 @@ def _samplesat(chains: _Chains, tau: torch.Tensor, tau_unary: torch.Tensor, opti
     return _violations(chains, tau, tau_unary) > 0
 
 
+def _schedule(options: Sampling) -> list[float]:
+    """The inverse temperatures of the annealed burn-in: the first ``anneal`` share of the burn-in
+    steps rises geometrically from ``start_beta`` to 1. Why: from a random world, a strongly
+    coupled loopy component (smokers on a friendship graph) freezes within a few steps into
+    whichever domains the start and the first moves made, and local moves (Gibbs's, and
+    SampleSAT's from the current world) never undo them; at small beta the chains move freely and
+    the evidence and unary weights decide which way each domain sets while the coupling grows.
+    Empty (no annealing) when fewer than two steps would anneal."""
+    steps = int(options.burn_in * options.anneal)
+    return np.geomspace(options.start_beta, 1.0, steps).tolist() if steps > 1 else []
+
+
 def sample(view: FactorView, blocks: Blocks, method: Sampler, options: Sampling | None = None, stream: int = 0,
            statistic: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Sampled:
     """Marginals (B, M) of every row of ``view`` by ``method`` ("mc-sat" or "gibbs"), with split
@@ -348,21 +391,26 @@ def sample(view: FactorView, blocks: Blocks, method: Sampler, options: Sampling 
     record = _Record(chains, options.samples)
     kept: list[torch.Tensor] = []
     rejected = 0
+    betas = _schedule(options)
     for step in range(options.burn_in + options.samples):
         keep = step >= options.burn_in
+        beta = betas[step] if step < len(betas) else 1.0
         if method == "gibbs":
             probabilities = chains.x.to(torch.float64) if keep else None
             for i in order():
-                _gibbs_step(chains, i, probabilities)
-        else:
+                _gibbs_step(chains, i, probabilities, beta)
+        else:  # the slice of the tempered potentials beta * t_f: t_f(x') >= t_f(x) + log(u) / beta
             values, unary = chains.factor_values()
-            tau = (values + torch.log(chains.rand(*values.shape))).clamp(min=_LOWEST)
-            tau_unary = (unary + torch.log(chains.rand(*unary.shape))).clamp(min=_LOWEST)
+            tau = (values + torch.log(chains.rand(*values.shape)) / beta).clamp(min=_LOWEST)
+            tau_unary = (unary + torch.log(chains.rand(*unary.shape)) / beta).clamp(min=_LOWEST)
             previous = chains.x.clone()
             restart = None if keep or options.restart == 0 else chains.rand(chains.N) < options.restart
             bad = _samplesat(chains, tau, tau_unary, options, order, options.sweeps, options.repair, restart)
             chains.x = torch.where(bad[:, None], previous, chains.x)
             rejected += int(bad.sum())
+            for _ in range(options.gibbs_sweeps):
+                for i in order():
+                    _gibbs_step(chains, i, None, beta)
             probabilities = chains.x.to(torch.float64) if keep else None
         if keep:
             record.add(probabilities)
