@@ -21,7 +21,9 @@ SWITCH_STRATEGIES: tuple[str, ...] = ("switch", "iterate")
 DEFAULT_CHUNK_ROWS = 8_192
 
 # detection (again_mln.again.rectifier, again_mln.again.selection)
-DETECTORS: tuple[str, ...] = ("paper", "per-category", "confidence", "map-gap", "weighted-damage")
+DETECTORS: tuple[str, ...] = ("paper", "per-category", "confidence", "map-gap", "weighted-damage", "mixture")
+#: detectors that weigh the rules under the network's category distribution, not its argmax
+DISTRIBUTION_DETECTORS: tuple[str, ...] = ("mixture",)
 #: stands for the detector ``auto_pick`` chooses by validation AUROC against a synthetic corruption
 AUTO = "auto"
 

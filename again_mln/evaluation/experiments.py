@@ -274,20 +274,26 @@ def _cutoff_summary(detector: Rectifier) -> float | list[float]:
 
 def _accuracies(model: ConceptModel, data: ConceptDataset, device: torch.device) -> dict[str, float]:
     probs, categories = _predict(model, data, device)
-    return {"concept": e_acc(probs, data.concepts), "category": p_acc(categories, data.categories)}
+    return {"concept": e_acc(probs, data.concepts), "category": p_acc(categories.argmax(1), data.categories)}
 
 
 def _accuracy_line(model: ConceptModel, data: ConceptDataset, device: torch.device) -> str:
     probs, categories = _predict(model, data, device)
     return (f"test concept accuracy {100 * e_acc(probs, data.concepts):.1f}%, "
-            f"category accuracy {100 * p_acc(categories, data.categories):.1f}%")
+            f"category accuracy {100 * p_acc(categories.argmax(1), data.categories):.1f}%")
+
+
+def log_categories(category_probs: np.ndarray) -> np.ndarray:
+    """log p(y | x) (N, K) of softmax outputs, finite (a probability that underflowed to 0 reads
+    as the smallest float32): what the detectors read as the network's category distribution."""
+    return np.log(np.maximum(category_probs, np.finfo(np.float32).tiny))
 
 
 def _predict(model: ConceptModel, data: ConceptDataset, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Concept probabilities (N, M) and predicted category ids (N,) of ``model`` on ``data``
+    """Concept probabilities (N, M) and category log-probabilities (N, K) of ``model`` on ``data``
     (:func:`again_mln.models.training.predict`, batched)."""
     arrays = predict(model, data, device=device)
-    return arrays["concepts"], arrays["categories"].argmax(1)
+    return arrays["concepts"], log_categories(arrays["categories"])
 
 
 # ------------------------------------------------------------------------------ measuring
@@ -370,7 +376,7 @@ def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: L
                 where = {"condition": condition, "attack": attack.name if attack else "none", "eps": eps}
                 found: dict[str, Any] = {}
                 if detector is not None:
-                    plausible = detector.scores(out["concepts"], out["categories"].argmax(1)).cpu().numpy()
+                    plausible = detector.scores(out["concepts"], log_categories(out["categories"])).cpu().numpy()
                     if attack is None:
                         clean_scores[name] = plausible
                     else:
