@@ -236,3 +236,13 @@ def test_matrix_worst_case_is_the_lowest_mean_over_the_attacks():
     text = matrix_tables(matrix)
     assert "| paper | erasure/random | 0.800 | 70.0 | 70.0 |" in text and "0.800 (erasure/random)" in text
     assert matrix_tables(aggregate_matrix([])) == ""
+
+
+@pytest.mark.data("cub")
+def test_cub_koh_evaluates_end_to_end():
+    config = EvaluationConfig("cub-koh", n_val=200, n_test=60, epochs=1, at_epochs=1, at_steps=1, attack_steps=2,
+                              epsilons=(16.0,), matrix_epsilons=(16.0,), strategies=("switch",), target_sr=0.9,
+                              detectors=("paper", "mixture"))
+    evaluation = run_evaluation(config, "cpu", progress=False)
+    assert {r["detector"] for r in evaluation.records} == {None, "paper", "mixture"}
+    assert len(evaluation.matrix) == 2 * 6 and evaluation.runs[0]["accuracy"]["cbm"]["concept"] > 0.5
