@@ -21,7 +21,9 @@ SWITCH_STRATEGIES: tuple[str, ...] = ("switch", "iterate")
 DEFAULT_CHUNK_ROWS = 8_192
 
 # detection (again_mln.again.rectifier, again_mln.again.selection)
-DETECTORS: tuple[str, ...] = ("paper", "per-category", "confidence", "map-gap", "weighted-damage")
+DETECTORS: tuple[str, ...] = ("paper", "per-category", "confidence", "map-gap", "weighted-damage", "mixture")
+#: detectors that weigh the rules under the network's category distribution, not its argmax
+DISTRIBUTION_DETECTORS: tuple[str, ...] = ("mixture",)
 #: stands for the detector ``auto_pick`` chooses by validation AUROC against a synthetic corruption
 AUTO = "auto"
 
@@ -40,9 +42,9 @@ ATTACK_KINDS: tuple[str, ...] = ("erasure", "introduction", "confounding")
 ATTACK_TARGETS: tuple[str, ...] = ("random", "damaging")
 
 # data sets, models and evaluation (again_mln.datasets, again_mln.models, again_mln.evaluation.experiments)
-DATASETS: tuple[str, ...] = ("mnist", "ews", "cub-sim", "cub")
+DATASETS: tuple[str, ...] = ("mnist", "ews", "cub-sim", "cub-koh", "cub")
 SPLITS: tuple[str, ...] = ("train", "test")
-EVALUATION_DATASETS: tuple[str, ...] = ("mnist", "ews", "cub-sim")
+EVALUATION_DATASETS: tuple[str, ...] = ("mnist", "ews", "cub-sim", "cub-koh")
 MODEL_KINDS: tuple[str, ...] = ("cbm", "cem")
 TRAINING_MODES: tuple[str, ...] = ("independent", "sequential", "joint")
 INTERVENTION_POLICIES: tuple[str, ...] = ("random", "uncertainty", "rules", "rules+rectify")

@@ -71,17 +71,20 @@ def test_evaluate_prints_tables_and_writes_reports(tmp_path):
     result = CliRunner().invoke(main, [
         "evaluate", "--dataset", "ews", "-o", str(tmp_path), "--n-train", "400", "--n-test", "50", "--epochs", "1",
         "--at-epochs", "1", "--steps", "2", "--repeats", "1", "--strategy", "switch", "--target-sr", "0.9",
-        "--unknown", "introduction/damaging", "--n-targets", "all", "--detector", "paper,confidence", "--quiet",
-        "--device", "cpu"])
+        "--unknown", "introduction/damaging", "--n-targets", "all", "--detector", "paper,mixture", "--quiet",
+        "--matrix-eps", "16", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert "### LSM (%)" in result.output and "CBM+AGAIN (switch) [confidence]" in result.output
+    assert "### LSM (%)" in result.output and "CBM+AGAIN (switch) [mixture]" in result.output
     assert "unknown perturbation = introduction/damaging" in result.output and "| unknown 32 |" in result.output
-    assert "CBM+AGAIN [paper] AUROC" in result.output and "CBM+AGAIN [confidence] IR@SR98" in result.output
+    assert "CBM+AGAIN [paper] AUROC" in result.output and "CBM+AGAIN [mixture] IR@SR98" in result.output
+    assert "Detection matrix" in result.output and "| mixture | erasure/damaging |" in result.output
     records = json.loads((tmp_path / "evaluation.json").read_text())
     assert {r["method"] for r in records} == {"CBM", "CBM-AT", "CBM+AGAIN (switch)"}
-    assert len(records) == (2 + 2) * 9 and {r["detector"] for r in records} == {None, "paper", "confidence"}
+    assert len(records) == (2 + 2) * 9 and {r["detector"] for r in records} == {None, "paper", "mixture"}
     assert all(r["auroc"] is not None for r in records if r["detector"] and r["condition"] != "clean")
     assert "all target concepts per direction" in (tmp_path / "evaluation.md").read_text()
+    matrix = json.loads((tmp_path / "evaluation_matrix.json").read_text())
+    assert {w["eps"] for w in matrix["worst"]} == {16.0} and len(matrix["cells"]) == 2 * 6
     for name in ("evaluation.png", "evaluation_roc.png"):
         assert (tmp_path / name).stat().st_size > 10_000
 
@@ -91,6 +94,11 @@ def test_evaluate_rejects_a_bad_detector_and_uncalibrated_detectors():
     assert result.exit_code == 2 and "unknown detector 'magic'" in result.output
     result = CliRunner().invoke(main, ["evaluate", "--dataset", "ews", "--detector", "confidence"])
     assert result.exit_code == 1 and "give a target SR" in result.output
+
+
+def test_evaluate_rejects_bad_matrix_budgets():
+    result = CliRunner().invoke(main, ["evaluate", "--dataset", "ews", "--matrix-eps", "16,300"])
+    assert result.exit_code == 2 and "budgets must lie in (0, 255]" in result.output
 
 
 def test_evaluate_rejects_a_bad_attack_name():

@@ -9,6 +9,7 @@ TINY = {
     "mnist": ["--n-train", "128", "--n-test", "32", "--epochs", "1", "--batch-size", "64"],
     "ews": ["--n-train", "300", "--n-test", "100", "--epochs", "2"],
     "cub-sim": ["--epochs", "1", "--head-epochs", "1", "--batch-size", "512"],
+    "cub-koh": ["--epochs", "1", "--head-epochs", "1", "--batch-size", "512"],
 }
 
 
@@ -19,6 +20,7 @@ MNIST, CUB = pytest.mark.data("mnist"), pytest.mark.data("cub")
     pytest.param("mnist", "cbm", "joint", marks=MNIST), pytest.param("mnist", "cem", "sequential", marks=MNIST),
     ("ews", "cbm", "sequential"), ("ews", "cem", "joint"),
     pytest.param("cub-sim", "cbm", "independent", marks=CUB), pytest.param("cub-sim", "cem", "joint", marks=CUB),
+    pytest.param("cub-koh", "cbm", "sequential", marks=CUB),
 ])
 def test_train_then_predict(tmp_path, dataset, kind, mode):
     runner = CliRunner()

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from again_mln.datasets import DataConfig, load_dataset
-from again_mln.datasets.cub import class_concept_frequencies, cub_category_names, cub_concepts, simulate_cub
+from again_mln.datasets.cub import (OFFICIAL_SIZES, class_concept_frequencies, cub_category_names, cub_concepts,
+                                    majority_concepts, official_split, simulate_cub, simulate_cub_koh)
 from again_mln.errors import AgainError
 
 
@@ -27,6 +28,23 @@ def test_simulator_at_real_scale_follows_class_frequencies():
     assert np.abs(empirical - frequencies).mean() < 0.06
     again = simulate_cub("train", seed=0)
     assert (again.x == train.x).all()
+
+
+@pytest.mark.data("cub")
+def test_cub_koh_gives_every_image_its_species_majority_concepts_on_the_official_split():
+    species = majority_concepts()
+    assert species.shape == (200, 112) and set(np.unique(species)) == {0.0, 1.0}
+    assert np.array_equal(species, class_concept_frequencies() >= 0.5)
+    train, test = simulate_cub_koh("train", seed=0), simulate_cub_koh("test", seed=0)
+    assert (len(train), len(test)) == (OFFICIAL_SIZES["train"], OFFICIAL_SIZES["test"])
+    for split in (train, test):
+        assert np.array_equal(split.concepts.numpy(), species[split.categories.numpy()])
+    assert official_split().sum() == OFFICIAL_SIZES["train"]
+    categories = np.concatenate([train.categories.numpy(), test.categories.numpy()])
+    share = np.bincount(train.categories.numpy(), minlength=200) / np.bincount(categories, minlength=200)
+    assert share.min() > 0.4 and share.max() < 0.8  # about 30 training images per species, as officially
+    assert (simulate_cub_koh("train", seed=0).x == train.x).all()
+    assert not (simulate_cub_koh("train", seed=1).x == train.x).all()
 
 
 def test_missing_cub_folder_is_a_clear_error(tmp_path):

@@ -227,3 +227,63 @@ def test_saved_calibration_round_trips(tmp_path):
     np.savez(tmp_path / "bad.npz", detector=np.array("per-category"), cutoffs=np.zeros(5), lam=np.array(1.0))
     with pytest.raises(AgainError, match="5 cutoffs"):
         Rectifier.load(tmp_path / "bad.npz", g)
+
+
+def unsure_logits(y: torch.Tensor, seed: int) -> torch.Tensor:
+    """Category logits that favour the true category but get a quarter of them wrong."""
+    logits = torch.randn(len(y), 3, generator=torch.Generator().manual_seed(seed))
+    logits[torch.arange(len(y)), y] += 1.5
+    return logits
+
+
+#: a correct explanation of y1 while the network's argmax is y0; one that no category explains;
+#: one nearest y1 (c3 missing) while the argmax is y0
+WRONG_ARGMAX = torch.tensor([[0.1, 0.1, 0.9, 0.9, 0.1, 0.1],
+                             [0.9, 0.1, 0.9, 0.1, 0.1, 0.9],
+                             [0.1, 0.1, 0.9, 0.1, 0.1, 0.1]])
+WRONG_ARGMAX_LOGITS = torch.log(torch.tensor([[0.6, 0.4, 1e-4], [0.6, 0.4, 1e-4], [0.55, 0.45, 1e-4]]))
+
+
+def test_mixture_passes_a_correct_explanation_of_a_wrongly_predicted_category():
+    g = graph()
+    probs, y = clean_like(400, 3, g)
+    logits = unsure_logits(y, 4)
+    assert 0.6 < float((logits.argmax(1) == y).float().mean()) < 0.9
+    paper_fixed = Rectifier(g, "map", "paper", threshold=0.9)
+    paper = Rectifier(g, "map", "paper", target_sr=0.9).fit(probs, logits)
+    mixture = Rectifier(g, "map", "mixture", target_sr=0.9).fit(probs, logits)
+    # the paper's detector judges under the argmax y0: two rules of y0 broken, margin -5
+    assert paper_fixed.raw_scores(WRONG_ARGMAX, WRONG_ARGMAX_LOGITS)[0] == pytest.approx(-5.0)
+    assert paper_fixed.detect(WRONG_ARGMAX, WRONG_ARGMAX_LOGITS).tolist() == [True, True, True]
+    # mixture: log(0.6 e^-5 + 0.4 e^0 + 1e-4 e^-9) (softmax renormalises the three); y1 explains
+    # it, so it passes, and the illogical one fails
+    assert mixture.raw_scores(WRONG_ARGMAX, WRONG_ARGMAX_LOGITS)[0] == pytest.approx(
+        math.log((0.6 * math.exp(-5) + 0.4 + 1e-4 * math.exp(-9)) / 1.0001), abs=1e-6)
+    assert mixture.detect(WRONG_ARGMAX, WRONG_ARGMAX_LOGITS).tolist() == [False, True, True]
+    # calibrated at the same SR, the paper's cutoff must pass clean explanations of wrong argmaxes
+    # and so lets the illogical explanation through
+    assert paper.cutoffs[0] < mixture.cutoffs[0]
+    assert not paper.detect(WRONG_ARGMAX, WRONG_ARGMAX_LOGITS)[1]
+
+
+def test_mixture_repairs_under_the_category_it_settles_on():
+    g = graph()
+    probs, y = clean_like(400, 3, g)
+    mixture = Rectifier(g, "switch", "mixture", target_sr=0.9).fit(probs, unsure_logits(y, 4))
+    assert mixture.categories(WRONG_ARGMAX, WRONG_ARGMAX_LOGITS).tolist() == [1, 0, 1]
+    result = mixture.rectify(WRONG_ARGMAX, WRONG_ARGMAX_LOGITS)
+    assert result.flagged.tolist() == [False, True, True]
+    assert torch.equal(result.rectified[0], WRONG_ARGMAX[0])  # passed: untouched
+    assert result.rectified[2].tolist() == pytest.approx([0.1, 0.1, 0.9, 1.0, 0.1, 0.1])  # y1 => c3, not y0's rules
+
+
+def test_mixture_on_category_ids_is_the_paper_margin_and_scores_are_checked():
+    g = graph()
+    probs, y = clean_like(50, 5, g)
+    mixture = Rectifier(g, "map", "mixture")
+    assert torch.allclose(mixture.raw_scores(probs, y), Rectifier(g, "map", "paper").raw_scores(probs, y), atol=1e-6)
+    assert torch.equal(mixture.categories(probs, y), y)
+    with pytest.raises(AgainError, match="category scores: expected"):
+        mixture.raw_scores(probs, torch.zeros(50, 2))
+    with pytest.raises(AgainError, match="NaN or infinite"):
+        mixture.raw_scores(probs, torch.full((50, 3), math.nan))

@@ -27,9 +27,9 @@ def test_records_cover_every_method_detector_and_condition(evaluation):
     config = evaluation.config
     records = evaluation.records
     assert {r["method"] for r in records} == METHODS
-    detectors = [d for d in dict.fromkeys(r["detector"] for r in records) if d]
+    per_seed = [r for r in records if r["seed"] == 0]  # auto may pick another detector for another seed
+    detectors = [d for d in dict.fromkeys(r["detector"] for r in per_seed) if d]
     assert detectors[0] == evaluation.runs[0]["auto"] and "per-category" in detectors
-    per_seed = [r for r in records if r["seed"] == 0]
     conditions = 1 + 3 * len(config.epsilons)  # clean, known, two unknown attacks
     assert len(per_seed) == (2 + 3 * len(detectors)) * conditions
     assert {r["attack"] for r in records if r["condition"] == "unknown"} == {"confounding/random",
@@ -55,7 +55,7 @@ def test_roc_curves_one_per_detector_and_attacked_condition(evaluation):
     from again_mln.evaluation.experiments import ROC_GRID
 
     per_seed = [c for c in evaluation.curves if c["seed"] == 0]
-    detectors = {r["detector"] for r in evaluation.records if r["detector"]}
+    detectors = {r["detector"] for r in evaluation.records if r["detector"] and r["seed"] == 0}
     assert len(per_seed) == len(detectors) * 3 * len(evaluation.config.epsilons)
     for curve in per_seed:
         ir = np.asarray(curve["ir"])
@@ -103,6 +103,9 @@ def test_reports_are_written(evaluation, tmp_path):
     text = paths[2].read_text()
     assert "### LSM (%)" in text and "cutoffs per repeat" in text and "evaluation_roc.png" in text
     assert "### Models (clean test accuracy, %)" in text and "| CBM-AT |" in text and "picked by auto" in text
+    assert "### Detection matrix" in text and "Worst case over the attacks" in text
+    saved = json.loads((tmp_path / "evaluation_matrix.json").read_text())
+    assert {"cells", "worst"} == set(saved) and saved["worst"]
     roc = json.loads((tmp_path / "evaluation_roc.json").read_text())
     assert len(roc["one_minus_sr"]) == len(roc["curves"][0]["ir"])
 
@@ -115,7 +118,8 @@ def _one_seed(evaluation, seed):
     pick = [r for r in evaluation.records if r["seed"] == seed]
     return Evaluation(dataclasses.replace(evaluation.config, seed=seed, repeats=1), pick,
                       [c for c in evaluation.curves if c["seed"] == seed],
-                      [run for run in evaluation.runs if run["seed"] == seed], 10.0 + seed, 5.0 + seed)
+                      [run for run in evaluation.runs if run["seed"] == seed], 10.0 + seed, 5.0 + seed,
+                      [m for m in evaluation.matrix if m["seed"] == seed])
 
 
 def test_seeds_run_apart_merge_into_the_report_of_one_run(evaluation, tmp_path):
@@ -194,3 +198,51 @@ def test_detection_summary_has_a_row_per_detector_and_attacked_condition(evaluat
     text = detection_summary({"ews": records})
     assert text.count("\n") == 1 + len(detectors) * 3 * len(evaluation.config.epsilons)
     assert "| ews | unknown confounding/damaging | 32 |" in text
+
+
+def test_detection_matrix_covers_every_attack_kind_and_target_at_each_budget(evaluation):
+    from again_mln.choices import ATTACK_KINDS, ATTACK_TARGETS
+
+    per_seed = [m for m in evaluation.matrix if m["seed"] == 0]
+    detectors = {r["detector"] for r in evaluation.records if r["detector"] and r["seed"] == 0}
+    attacks = {f"{k}/{t}" for k in ATTACK_KINDS for t in ATTACK_TARGETS}
+    assert {(m["detector"], m["attack"], m["eps"]) for m in per_seed} == {
+        (d, a, e) for d in detectors for a in attacks for e in evaluation.config.matrix_epsilons}
+    assert len(per_seed) == len(detectors) * len(attacks) * len(evaluation.config.matrix_epsilons)
+    for m in per_seed:
+        assert 0.0 <= m["auroc"] <= 1.0 and m["ir_at_sr95"] >= m["ir_at_sr98"] >= m["ir_at_sr99"]
+    # the main conditions' attacked inputs are reused: same scores, same AUROC
+    main = {(r["detector"], r["attack"], r["eps"]): r["auroc"] for r in evaluation.records
+            if r["seed"] == 0 and r["method"] == "CBM+AGAIN (switch)" and r["condition"] != "clean"}
+    shared = [m for m in per_seed if (m["detector"], m["attack"], m["eps"]) in main]
+    assert shared and all(m["auroc"] == pytest.approx(main[(m["detector"], m["attack"], m["eps"])], abs=1e-6)
+                          for m in shared)
+
+
+def test_matrix_worst_case_is_the_lowest_mean_over_the_attacks():
+    from again_mln.evaluation.reporting import aggregate_matrix, matrix_tables
+
+    def record(attack, seed, auroc, ir):
+        return {"detector": "paper", "attack": attack, "eps": 16.0, "seed": seed, "auroc": auroc, "ir_changed": ir,
+                "ir_at_sr95": ir, "ir_at_sr98": ir, "ir_at_sr99": ir, "changed_fraction": 0.5}
+
+    matrix = aggregate_matrix([record("erasure/random", 0, 0.9, 0.8), record("erasure/random", 1, 0.7, 0.6),
+                               record("confounding/damaging", 0, 0.85, 0.9), record("confounding/damaging", 1, 0.85, 0.9)])
+    worst = matrix["worst"][0]
+    assert worst["auroc"] == pytest.approx(0.8) and worst["at"]["auroc"] == "erasure/random"
+    assert worst["ir_changed"] == pytest.approx(0.7) and worst["attacks"] == 2
+    cell = next(c for c in matrix["cells"] if c["attack"] == "erasure/random")
+    assert cell["repeats"] == 2 and cell["std"]["auroc"] == pytest.approx(0.1414, abs=1e-3)
+    text = matrix_tables(matrix)
+    assert "| paper | erasure/random | 0.800 | 70.0 | 70.0 |" in text and "0.800 (erasure/random)" in text
+    assert matrix_tables(aggregate_matrix([])) == ""
+
+
+@pytest.mark.data("cub")
+def test_cub_koh_evaluates_end_to_end():
+    config = EvaluationConfig("cub-koh", n_val=200, n_test=60, epochs=1, at_epochs=1, at_steps=1, attack_steps=2,
+                              epsilons=(16.0,), matrix_epsilons=(16.0,), strategies=("switch",), target_sr=0.9,
+                              detectors=("paper", "mixture"))
+    evaluation = run_evaluation(config, "cpu", progress=False)
+    assert {r["detector"] for r in evaluation.records} == {None, "paper", "mixture"}
+    assert len(evaluation.matrix) == 2 * 6 and evaluation.runs[0]["accuracy"]["cbm"]["concept"] > 0.5

@@ -54,3 +54,19 @@ def test_names_must_match_the_rules():
     model = ConceptBottleneckModel(nn.Identity(), nn.Linear(2, 2), ["b", "a"], ["y0", "y1"])
     with pytest.raises(AgainError, match="concept names differ"):
         RectifiedConceptModel(model, Rectifier(graph()))
+
+
+def test_mixture_in_the_bridge_reads_the_category_distribution():
+    """a = 0.2, b = 0.9: the head says y0 with p = 0.75 (logits 2.0 and 0.9); y1 explains the
+    concepts (no rule), so mixture scores log(0.75 e^-3 + 0.25) = -1.25 and passes at a cutoff of
+    -2 what the paper's detector at the argmax flags."""
+    x = logits([[0.2, 0.9]])
+    paper = RectifiedConceptModel(tiny_model(), Rectifier(graph(), "switch", "paper", threshold=0.9))(x)
+    mixture = RectifiedConceptModel(tiny_model(), Rectifier(graph(), "switch", "mixture", target_sr=0.5))
+    mixture.rectifier.cutoffs.fill_(-2.0)  # as if calibrated: flag a score of at most -2
+    out = mixture(x)
+    assert paper.flagged.tolist() == [True] and out.flagged.tolist() == [False]
+    p = torch.softmax(out.category_logits.double(), 1)[0]
+    score = torch.log(p[0] * torch.exp(torch.tensor(-3.0, dtype=torch.float64)) + p[1])
+    torch.testing.assert_close(mixture.rectifier.raw_scores(out.concept_probs, out.category_logits)[0], score)
+    torch.testing.assert_close(out.rectified_logits, mixture.model.category_head(out.rectified))

@@ -19,12 +19,12 @@ from torch import Tensor, nn
 
 from again_mln.again.calibration import cutoff_at_rank, conformal_rank, empirical_rank, per_category_cutoffs
 from again_mln.again.compiled import CompiledRules
-from again_mln.again.detection import SCORES
+from again_mln.again.detection import SCORES, settled_categories
 from again_mln.again.graph import FactorGraph
 from again_mln.again.logic import RuleSet
 from again_mln.again.rectification import RectifyResult, repair
 from again_mln.again.switch import check_switch_size
-from again_mln.choices import STRATEGIES, SWITCH_STRATEGIES, check_detectors
+from again_mln.choices import DISTRIBUTION_DETECTORS, STRATEGIES, SWITCH_STRATEGIES, check_detectors
 from again_mln.errors import AgainError
 from again_mln.validation import binarize, check_choice, check_probabilities
 
@@ -58,7 +58,11 @@ def paper_cutoff(threshold: float) -> float:
 
 
 class Rectifier(nn.Module):
-    """Detect and repair explanations (concept probabilities (N, M), trusted categories (N,)).
+    """Detect and repair explanations: concept probabilities (N, M) and categories, either ids (N,)
+    or the network's category scores (N, K) (logits or log-probabilities; softmaxed here). The
+    category of an explanation is the scores' argmax, except for ``mixture``, which weighs every
+    category by its softmax probability and repairs under the category it settles on; ids are a
+    distribution certain of one category.
 
     ``rules``: a :class:`RuleSet`, a compiled :class:`FactorGraph` or :class:`CompiledRules`.
     ``strategy``: switch, iterate, map or marginal. ``detector``: one of
@@ -101,31 +105,54 @@ class Rectifier(nn.Module):
         return other
 
     # ----------------------------------------------------------------------------- inputs
-    def _inputs(self, concept_probs, categories) -> tuple[Tensor, Tensor, Tensor]:
-        """Probabilities (N, M) float32, c_hat (N, M) long and y (N,) on the graph's device."""
+    def _inputs(self, concept_probs, categories) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Probabilities (N, M) float32, c_hat (N, M) long, the category y (N,) each explanation is
+        judged and repaired under, and log p(y | x) (N, K) float64, on the graph's device."""
         probs = check_probabilities(concept_probs, self.graph.num_concepts).to(self.graph.device, torch.float32)
-        c_hat, y = self.graph.validate(binarize(probs), categories)
-        return probs, c_hat, y
+        scores = torch.as_tensor(categories, device=self.graph.device)
+        K = self.graph.num_categories
+        if scores.ndim == 2:
+            if scores.shape != (len(probs), K) or not torch.is_floating_point(scores):
+                raise AgainError(f"category scores: expected float shape ({len(probs)}, {K}), got "
+                                 f"{scores.dtype} {tuple(scores.shape)}")
+            if not torch.isfinite(scores).all():
+                raise AgainError("category scores: contain NaN or infinite values")
+            log_p = scores.double().log_softmax(1)
+            c_hat, y = self.graph.validate(binarize(probs), log_p.argmax(1))
+        else:
+            c_hat, y = self.graph.validate(binarize(probs), scores)
+            log_p = torch.full((len(y), K), -math.inf, dtype=torch.float64, device=y.device)
+            log_p[torch.arange(len(y), device=y.device), y] = 0.0
+        if self.detector in DISTRIBUTION_DETECTORS:
+            with torch.no_grad():
+                y = settled_categories(self.graph, self.compiled.s_max, c_hat, log_p)
+        return probs, c_hat, y, log_p
 
     # -------------------------------------------------------------------------- detection
-    def _raw(self, probs: Tensor, c_hat: Tensor, y: Tensor) -> Tensor:
+    def _raw(self, probs: Tensor, c_hat: Tensor, y: Tensor, log_p: Tensor) -> Tensor:
         with torch.no_grad():
-            return SCORES[self.detector](self.graph, self.compiled.s_max, probs, c_hat, y, self.lam).double()
+            return SCORES[self.detector](self.graph, self.compiled.s_max, probs, c_hat, y, self.lam, log_p).double()
 
     def raw_scores(self, concept_probs, categories) -> Tensor:
         """The detector's own plausibility (N,) float64 (:mod:`again_mln.again.detection`)."""
         return self._raw(*self._inputs(concept_probs, categories))
 
+    def categories(self, concept_probs, categories) -> Tensor:
+        """The category (N,) each explanation is judged and repaired under: the argmax, or the one
+        ``mixture`` settles on."""
+        return self._inputs(concept_probs, categories)[2]
+
     def relative(self, raw: Tensor, categories) -> Tensor:
-        """``raw`` scores relative to their category's cutoff: raw - cutoffs[y] (N,); flagged where <= 0."""
+        """``raw`` scores relative to their category's cutoff: raw - cutoffs[y] (N,) for the
+        categories ids (N,) of :meth:`categories`; flagged where <= 0."""
         self._check_fitted()
         y = torch.as_tensor(categories).to(raw.device).long()
         return raw - self.cutoffs.to(raw.device)[y]
 
     def scores(self, concept_probs, categories) -> Tensor:
         """Plausibility relative to the cutoff (N,): comparable across categories (ROC, AUROC)."""
-        probs, c_hat, y = self._inputs(concept_probs, categories)
-        return self.relative(self._raw(probs, c_hat, y), y)
+        probs, c_hat, y, log_p = self._inputs(concept_probs, categories)
+        return self.relative(self._raw(probs, c_hat, y, log_p), y)
 
     def detect(self, concept_probs, categories) -> Tensor:
         """(N,) bool: the explanations that fail detection."""
@@ -142,10 +169,10 @@ class Rectifier(nn.Module):
         ``per-category``). Returns self."""
         if self.target_sr is None:
             raise AgainError("calibration needs a target SR (Rectifier(..., target_sr=...))")
-        probs, c_hat, y = self._inputs(concept_probs, categories)
+        probs, c_hat, y, log_p = self._inputs(concept_probs, categories)
         if not len(probs):
             raise AgainError("calibration needs at least one clean validation sample")
-        scores, K = self._raw(probs, c_hat, y), self.graph.num_categories
+        scores, K = self._raw(probs, c_hat, y, log_p), self.graph.num_categories
         if self.detector == "per-category":
             cutoffs, self.pooled = per_category_cutoffs(scores, y, K, self.target_sr)
             self.cutoffs.copy_(cutoffs)
@@ -160,15 +187,15 @@ class Rectifier(nn.Module):
     # ------------------------------------------------------------------------------ repair
     def repair(self, concept_probs, categories, flagged: Tensor) -> RectifyResult:
         """Repair the rows ``flagged`` (N,) bool with the strategy; the other rows are not touched."""
-        probs, c_hat, y = self._inputs(concept_probs, categories)
+        probs, c_hat, y, _ = self._inputs(concept_probs, categories)
         with torch.no_grad():
             return repair(self.compiled, probs, c_hat, y, flagged.to(self.graph.device), self.strategy, self.lam)
 
     def rectify(self, concept_probs, categories) -> RectifyResult:
         """Detect, then repair the flagged explanations."""
-        probs, c_hat, y = self._inputs(concept_probs, categories)
+        probs, c_hat, y, log_p = self._inputs(concept_probs, categories)
         with torch.no_grad():
-            flagged = self.relative(self._raw(probs, c_hat, y), y) <= 0
+            flagged = self.relative(self._raw(probs, c_hat, y, log_p), y) <= 0
             return repair(self.compiled, probs, c_hat, y, flagged, self.strategy, self.lam)
 
     forward = rectify

@@ -33,6 +33,19 @@ def _detectors(value: str | None) -> tuple[str, ...] | None:
     return names
 
 
+def _budgets(value: str | None) -> tuple[float, ...] | None:
+    """Comma-separated budgets in 1/255, or ``none``; unset (None) keeps the preset's."""
+    if value is None or value == "none":
+        return None if value is None else ()
+    try:
+        budgets = tuple(float(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated budgets or 'none', got {value!r}") from None
+    if not budgets or not all(0 < b <= 255 for b in budgets):
+        raise click.BadParameter(f"budgets must lie in (0, 255], got {value!r}")
+    return budgets
+
+
 @click.command("evaluate")
 @click.option("--dataset", type=click.Choice(EVALUATION_DATASETS), required=True)
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
@@ -52,6 +65,9 @@ def _detectors(value: str | None) -> tuple[str, ...] | None:
               help="Known attack KIND[/TARGETS] that CBM-AT trains against [erasure/random].")
 @click.option("--unknown", multiple=True, callback=lambda c, p, v: tuple(map(parse_attack, v)) or None,
               help="Unknown attack KIND[/TARGETS], repeatable [confounding/random and confounding/damaging].")
+@click.option("--matrix-eps", "matrix_epsilons", callback=lambda c, p, v: _budgets(v), default=None,
+              help="Budgets of the detection matrix (every attack kind and target against the CBM), "
+                   "comma-separated, or none [8,16,32].")
 @click.option("--steps", "attack_steps", type=click.IntRange(1), default=None, help="PGD steps per attack [preset].")
 @click.option("--n-targets", callback=lambda c, p, v: _n_targets(v), default=None,
               help="Target concepts per direction, or 'all' [2].")
@@ -64,23 +80,26 @@ def _detectors(value: str | None) -> tuple[str, ...] | None:
 @device_option
 @quiet_option
 def evaluate_command(data_root, dataset, output, quick, repeats, seed, target_sr, detectors, threshold, strategies,
-                     known, unknown, attack_steps, n_targets, epochs, at_epochs, n_train, n_test, with_cem, device,
-                     quiet):
+                     known, unknown, matrix_epsilons, attack_steps, n_targets, epochs, at_epochs, n_train, n_test,
+                     with_cem, device, quiet):
     """Clean, known and unknown perturbations (eps 4..32/255) for CBM, CBM-AT and CBM+AGAIN; prints
     the paper-style tables and writes them as JSON, CSV, Markdown, PNG figures and ROC curves."""
     from again_mln.evaluation.experiments import evaluation_config, run_evaluation
-    from again_mln.evaluation.reporting import tables, write_reports
+    from again_mln.evaluation.reporting import aggregate_matrix, matrix_tables, tables, write_reports
 
     config = evaluation_config(dataset, quick, data_root=data_root, repeats=repeats, seed=seed, target_sr=target_sr,
                                detectors=detectors if target_sr is not None else detectors or ("paper",),
                                threshold=threshold, strategies=tuple(strategies) or None, known=known,
-                               unknown=unknown, attack_steps=attack_steps, epochs=epochs, at_epochs=at_epochs,
-                               n_train=n_train, n_test=n_test, with_cem=with_cem, n_targets=n_targets)
+                               unknown=unknown, matrix_epsilons=matrix_epsilons, attack_steps=attack_steps,
+                               epochs=epochs, at_epochs=at_epochs, n_train=n_train, n_test=n_test, with_cem=with_cem,
+                               n_targets=n_targets)
     evaluation = run_evaluation(config, device, log=None if quiet else click.echo, progress=not quiet)
     command = "again-mln " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["evaluate"] else None
     records, paths = write_reports(evaluation, output or f"results/{dataset}", command)
     click.echo("")
     click.echo(tables(records))
     click.echo("")
+    if evaluation.matrix:
+        click.echo("Detection matrix\n\n" + matrix_tables(aggregate_matrix(evaluation.matrix)) + "\n")
     click.echo(f"run time {evaluation.seconds:.0f} s wall, {evaluation.cpu_seconds:.0f} s CPU")
     click.echo("wrote " + ", ".join(str(p) for p in paths))

@@ -67,10 +67,12 @@ def load_dataset(config: DataConfig, split: str) -> ConceptDataset:
 
         return simulate_ews(split, config.size(split), config.seed, config.noise)
     cub_root = config.cub_root if config.cub_root is not None else locate("cub", config.data_root)
-    from again_mln.datasets.cub import load_cub_images, simulate_cub
+    from again_mln.datasets.cub import load_cub_images, simulate_cub, simulate_cub_koh
 
     if config.name == "cub-sim":
         return simulate_cub(split, cub_root, config.seed, config.noise)
+    if config.name == "cub-koh":
+        return simulate_cub_koh(split, cub_root, config.seed, config.noise)
     return load_cub_images(cub_root, split, config.image_size)
 
 

@@ -9,7 +9,8 @@ budget. AGAIN (the factor graph) never sees an attack: it rectifies the CBM's (o
 on the same adversarial inputs the plain model receives, and each detector is calibrated on clean
 validation data only; ``auto`` picks a detector by its validation AUROC against a *synthetic*
 corruption (one flip of the concept the network is least sure of; docs/method.md, "Detectors"),
-never looking at an attack.
+never looking at an attack. The detection matrix measures every detector on the CBM under every
+attack kind and target choice at :data:`MATRIX_EPSILONS`, and the worst case over them.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from tqdm import tqdm
 
 from again_mln.evaluation.attacks import (EPSILONS, AttackConfig, adversarial_perturbation, attack_dataset, attack_summary,
                                           input_bounds)
-from again_mln.choices import EVALUATION_DATASETS, check_detectors
+from again_mln.choices import ATTACK_KINDS, ATTACK_TARGETS, EVALUATION_DATASETS, check_detectors
 from again_mln.again.compiled import CompiledRules
 from again_mln.again.rectifier import Rectifier
 from again_mln.again.selection import AUTO_CORRUPTION, select_detectors
@@ -53,6 +54,8 @@ PRIOR_STDEV = 5.0
 #: category-head epochs of the by-step training: the head reads cached concept outputs, so epochs
 #: are cheap, and EWS's ordinal 16-way head needs many (15 epochs: 23% accuracy, 100: 57%)
 HEAD_EPOCHS = 100
+#: budgets of the detection matrix (every attack kind and target choice against the CBM)
+MATRIX_EPSILONS = (8.0, 16.0, 32.0)
 #: pass rates at which IR is read off each detector's ROC curve
 SR_POINTS = (0.95, 0.98, 0.99)
 #: 1 - SR at which each ROC curve is stored (dense near 0, where detectors operate)
@@ -77,6 +80,7 @@ class EvaluationConfig:
     epsilons: tuple[float, ...] = EPSILONS
     known: tuple[str, str] = ("erasure", "random")  # (kind, targets) of CBM-AT's training attack
     unknown: tuple[tuple[str, str], ...] = (("confounding", "random"),)
+    matrix_epsilons: tuple[float, ...] = MATRIX_EPSILONS  # () skips the detection matrix
     strategies: tuple[str, ...] = HARD_STRATEGIES
     threshold: float = 0.9
     detectors: tuple[str, ...] = (AUTO,)
@@ -105,9 +109,10 @@ class EvaluationConfig:
         self.attacks("known", 0.0), self.attacks("unknown", 0.0)  # validates kinds and targets
 
     def attacks(self, condition: str, eps: float, steps: int | None = None) -> list[AttackConfig]:
-        """The known attack, or each unknown attack, at budget ``eps``."""
-        return [AttackConfig(kind, eps, steps or self.attack_steps, self.n_targets, targets)
-                for kind, targets in ((self.known,) if condition == "known" else self.unknown)]
+        """The known attack, or each unknown attack, or (``matrix``) every kind and target choice, at budget ``eps``."""
+        pairs = {"known": (self.known,), "unknown": self.unknown,
+                 "matrix": tuple((k, t) for k in ATTACK_KINDS for t in ATTACK_TARGETS)}[condition]
+        return [AttackConfig(kind, eps, steps or self.attack_steps, self.n_targets, targets) for kind, targets in pairs]
 
 
 #: both presets attack with random targets and, as a second unknown attack, the most damaging ones
@@ -120,11 +125,13 @@ QUICK = {
                   repeats=2, unknown=UNKNOWN),
     "ews": dict(n_train=6000, n_val=1000, n_test=1000, epochs=20, at_epochs=3, repeats=4, unknown=UNKNOWN),
     "cub-sim": dict(n_test=1000, epochs=20, at_epochs=3, repeats=2, unknown=UNKNOWN),
+    "cub-koh": dict(n_test=1000, epochs=20, at_epochs=3, repeats=2, unknown=UNKNOWN),
 }
 FULL = {
     "mnist": dict(n_train=20000, n_val=2000, n_test=4000, epochs=5, at_epochs=2, repeats=4, unknown=UNKNOWN),
     "ews": dict(n_train=20000, n_val=2000, n_test=5000, epochs=20, at_epochs=5, repeats=4, unknown=UNKNOWN),
     "cub-sim": dict(epochs=20, at_epochs=5, repeats=4, unknown=UNKNOWN),
+    "cub-koh": dict(epochs=20, at_epochs=5, repeats=4, unknown=UNKNOWN),
 }
 
 
@@ -173,13 +180,14 @@ def dataset_rules(dataset: str, n_train: int | None, seed: int) -> RuleSet:
     """The dataset's rule builder, on the same training split the models see."""
     if dataset == "ews":
         return build_rules("ews", n_samples=n_train, seed=seed)
-    return build_rules("cub" if dataset == "cub-sim" else dataset)
+    return build_rules("cub" if dataset.startswith("cub") else dataset)
 
 
 def weighted_rules(dataset: str, rules: RuleSet, train: ConceptDataset, device: torch.device) -> RuleSet:
-    """Learned weights (exact conditional likelihood) for Synthetic-MNIST and EWS; CUB keeps the
-    prior weights of its association scores (docs/method.md)."""
-    if dataset == "cub-sim":
+    """Learned weights (exact conditional likelihood) for Synthetic-MNIST and EWS; CUB (cub-sim and
+    cub-koh) keeps the prior weights of its association scores (docs/method.md): exact learning of
+    its 14,679 rules did not finish within 5 minutes on a 2-core CPU."""
+    if dataset.startswith("cub"):
         return rules
     concepts = train.concepts.numpy().astype(np.uint8)
     return learn_weights(rules, concepts, train.categories.numpy(), prior_stdev=PRIOR_STDEV, device=device,
@@ -274,20 +282,26 @@ def _cutoff_summary(detector: Rectifier) -> float | list[float]:
 
 def _accuracies(model: ConceptModel, data: ConceptDataset, device: torch.device) -> dict[str, float]:
     probs, categories = _predict(model, data, device)
-    return {"concept": e_acc(probs, data.concepts), "category": p_acc(categories, data.categories)}
+    return {"concept": e_acc(probs, data.concepts), "category": p_acc(categories.argmax(1), data.categories)}
 
 
 def _accuracy_line(model: ConceptModel, data: ConceptDataset, device: torch.device) -> str:
     probs, categories = _predict(model, data, device)
     return (f"test concept accuracy {100 * e_acc(probs, data.concepts):.1f}%, "
-            f"category accuracy {100 * p_acc(categories, data.categories):.1f}%")
+            f"category accuracy {100 * p_acc(categories.argmax(1), data.categories):.1f}%")
+
+
+def log_categories(category_probs: np.ndarray) -> np.ndarray:
+    """log p(y | x) (N, K) of softmax outputs, finite (a probability that underflowed to 0 reads
+    as the smallest float32): what the detectors read as the network's category distribution."""
+    return np.log(np.maximum(category_probs, np.finfo(np.float32).tiny))
 
 
 def _predict(model: ConceptModel, data: ConceptDataset, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Concept probabilities (N, M) and predicted category ids (N,) of ``model`` on ``data``
+    """Concept probabilities (N, M) and category log-probabilities (N, K) of ``model`` on ``data``
     (:func:`again_mln.models.training.predict`, batched)."""
     arrays = predict(model, data, device=device)
-    return arrays["concepts"], arrays["categories"].argmax(1)
+    return arrays["concepts"], log_categories(arrays["categories"])
 
 
 # ------------------------------------------------------------------------------ measuring
@@ -335,10 +349,41 @@ def detection_fields(clean_scores: np.ndarray, attacked_scores: np.ndarray, flag
     }
 
 
+def detection_matrix(config: EvaluationConfig, setup: Setup, attacked: dict[AttackConfig, torch.Tensor],
+                     device: torch.device) -> list[dict[str, Any]]:
+    """Each detector on the CBM under every attack kind and target choice at each budget of
+    ``config.matrix_epsilons``: one record of :func:`detection_fields` per (detector, attack, eps).
+    ``attacked`` holds the CBM's adversarial inputs already made by the main conditions (reused)."""
+    model, test = setup.models["cbm"], setup.test
+    bounds = input_bounds(setup.train.x)
+    clean = _predict(model, test, device)
+    clean_scores = {name: d.scores(*clean).cpu().numpy() for name, d in setup.detectors.items()}
+    records = []
+    attacks = [a for eps in config.matrix_epsilons for a in config.attacks("matrix", eps)]
+    for number, attack in enumerate(attacks):
+        x = attacked.get(attack)
+        if x is None:
+            x = attack_dataset(model, test, attack, bounds, seed=seed_of(setup.seed, "matrix", number),
+                               graph=setup.compiled.graph, batch_size=config.batch_size, device=device).x
+        probs, log_p = _predict(model, dataclasses.replace(test, x=x.cpu()), device)
+        changed = (binarize(clean[0]) != binarize(probs)).any(1)
+        for name, detector in setup.detectors.items():
+            plausible = detector.scores(probs, log_p).cpu().numpy()
+            records.append({"detector": name, "attack": attack.name, "eps": attack.eps, "seed": setup.seed,
+                            **detection_fields(clean_scores[name], plausible, plausible <= 0, changed)})
+    return records
+
+
+def seed_of(seed: int, part: str, number: int) -> int:
+    """The attack seed of condition ``number`` of the main conditions or of the matrix: distinct per part."""
+    return seed * 1000 + number + (500 if part == "matrix" else 0)
+
+
 def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: Log | None = None,
-               progress: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Setup]:
+               progress: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], Setup]:
     """All conditions for one seed: one record per (method, detector, condition, attack, eps),
-    and one ROC curve (IR on :data:`ROC_GRID`) per (rectified model, detector, attacked condition)."""
+    one ROC curve (IR on :data:`ROC_GRID`) per (rectified model, detector, attacked condition), and
+    the detection matrix's records (:func:`detection_matrix`)."""
     setup = prepare(config, seed, device, log)
     bounds = input_bounds(setup.train.x)
     attacked = [("cbm", "CBM", config.strategies), ("cbm-at", "CBM-AT", ())]
@@ -348,6 +393,7 @@ def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: L
                                             for attack in config.attacks(c, eps)]
     records: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
+    cbm_attacked: dict[AttackConfig, torch.Tensor] = {}
     bar = tqdm(total=len(attacked) * len(conditions), desc=f"evaluate {config.dataset} seed {seed}",
                disable=not progress, leave=False)
     for key, label, strategies in attacked:
@@ -358,9 +404,11 @@ def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: L
             extra: dict[str, Any] = {}
             x = setup.test.x
             if attack is not None:
-                result = attack_dataset(setup.models[key], setup.test, attack, bounds, seed=seed * 1000 + number,
+                result = attack_dataset(setup.models[key], setup.test, attack, bounds, seed=seed_of(seed, "main", number),
                                         graph=setup.compiled.graph, batch_size=config.batch_size, device=device)
                 x = result.x
+                if key == "cbm":
+                    cbm_attacked[attack] = x
                 extra = attack_summary(clean_probs, _predict(setup.models[key], dataclasses.replace(setup.test, x=x),
                                                              device)[0], result)
             data = dataclasses.replace(setup.test, x=x.cpu())
@@ -370,7 +418,7 @@ def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: L
                 where = {"condition": condition, "attack": attack.name if attack else "none", "eps": eps}
                 found: dict[str, Any] = {}
                 if detector is not None:
-                    plausible = detector.scores(out["concepts"], out["categories"].argmax(1)).cpu().numpy()
+                    plausible = detector.scores(out["concepts"], log_categories(out["categories"])).cpu().numpy()
                     if attack is None:
                         clean_scores[name] = plausible
                     else:
@@ -392,13 +440,13 @@ def run_repeat(config: EvaluationConfig, seed: int, device: torch.device, log: L
                     })
             bar.update()
     bar.close()
-    return records, curves, setup
+    return records, curves, detection_matrix(config, setup, cbm_attacked, device), setup
 
 
 @dataclass
 class Evaluation:
     """Per-seed records and ROC curves, the per-seed set-up facts (model accuracies, detectors and
-    their cutoffs, timings) and the total run time."""
+    their cutoffs, timings), the total run time and the detection matrix's per-seed records."""
 
     config: EvaluationConfig
     records: list[dict[str, Any]]
@@ -406,11 +454,12 @@ class Evaluation:
     runs: list[dict[str, Any]]
     seconds: float
     cpu_seconds: float
+    matrix: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-ready, so that runs of other seeds can be merged later (:func:`merge_evaluations`)."""
         return {"config": dataclasses.asdict(self.config), "seconds": self.seconds, "cpu_seconds": self.cpu_seconds,
-                "runs": self.runs, "records": self.records, "curves": self.curves}
+                "runs": self.runs, "records": self.records, "curves": self.curves, "matrix": self.matrix}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Evaluation":
@@ -418,7 +467,7 @@ class Evaluation:
         try:
             config = EvaluationConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["config"].items()})
             return cls(config, list(data["records"]), list(data["curves"]), list(data["runs"]),
-                       float(data["seconds"]), float(data["cpu_seconds"]))
+                       float(data["seconds"]), float(data["cpu_seconds"]), list(data.get("matrix", [])))
         except (AttributeError, KeyError, TypeError, ValueError) as err:
             raise AgainError(f"not a saved evaluation ({type(err).__name__}: {err})") from None
 
@@ -446,7 +495,7 @@ def merge_evaluations(parts: list[Evaluation]) -> Evaluation:
     config = dataclasses.replace(merged[0].config, seed=min(seeds), repeats=len(seeds))
     return Evaluation(config, [r for p in merged for r in p.records], [c for p in merged for c in p.curves],
                       [run for p in merged for run in p.runs], sum(p.seconds for p in merged),
-                      sum(p.cpu_seconds for p in merged))
+                      sum(p.cpu_seconds for p in merged), [m for p in merged for m in p.matrix])
 
 
 def run_evaluation(config: EvaluationConfig, device: str | torch.device = "auto", log: Log | None = None,
@@ -454,17 +503,18 @@ def run_evaluation(config: EvaluationConfig, device: str | torch.device = "auto"
     """Every repeat (seeds ``seed .. seed + repeats - 1``); ``keep`` sees each repeat's set-up."""
     dev = resolve_device(device)
     start, cpu = time.perf_counter(), time.process_time()
-    records, curves, runs = [], [], []
+    records, curves, runs, matrix = [], [], [], []
     for repeat in range(config.repeats):
         seed = config.seed + repeat
         if log is not None and config.repeats > 1:
             log(f"--- repeat {repeat + 1}/{config.repeats} (seed {seed})")
         began = time.perf_counter()
-        rows, seed_curves, setup = run_repeat(config, seed, dev, log, progress)
+        rows, seed_curves, seed_matrix, setup = run_repeat(config, seed, dev, log, progress)
         records += rows
         curves += seed_curves
+        matrix += seed_matrix
         runs.append({**setup.info, "seconds": time.perf_counter() - began, "machine": describe_machine(dev)})
         if keep is not None:
             keep(setup)
-    return Evaluation(config, records, curves, runs, time.perf_counter() - start, time.process_time() - cpu)
+    return Evaluation(config, records, curves, runs, time.perf_counter() - start, time.process_time() - cpu, matrix)
 

@@ -233,8 +233,74 @@ def markdown_report(evaluation: Evaluation, records: Sequence[dict[str, Any]], c
         "",
         tables(records),
     ]
+    matrix = matrix_tables(aggregate_matrix(evaluation.matrix))
+    if matrix:
+        lines += ["", "### Detection matrix (CBM; every attack kind and target choice; AUROC, IR changed and "
+                      "IR@SR98 in %; AGAIN never sees an attack)", "", matrix]
     lines += ["", *(f"![{name}]({name})" for name in figures)]
     return "\n".join(lines) + "\n"
+
+
+#: the detection matrix's metrics, in the worst-case table's order
+MATRIX_METRICS = ("auroc", "ir_changed", "ir_at_sr95", "ir_at_sr98", "ir_at_sr99")
+
+
+def aggregate_matrix(matrix: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The detection matrix averaged over repeats: ``cells``, one per (detector, attack, eps) with
+    each metric's mean and sample std, and ``worst``, one per (detector, eps) with each metric's
+    minimum over the attacks (of the means) and the attack where it falls."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for record in matrix:
+        groups.setdefault((record["detector"], record["attack"], record["eps"]), []).append(record)
+    cells = []
+    for (detector, attack, eps), rows in groups.items():
+        cell: dict[str, Any] = {"detector": detector, "attack": attack, "eps": eps, "repeats": len(rows), "std": {}}
+        for name in MATRIX_METRICS + ("changed_fraction",):
+            values = [r[name] for r in rows if r.get(name) is not None]
+            cell[name] = float(np.mean(values)) if values else None
+            cell["std"][name] = float(np.std(values, ddof=1)) if len(values) > 1 else (0.0 if values else None)
+        cells.append(cell)
+    worst = []
+    for detector, eps in dict.fromkeys((c["detector"], c["eps"]) for c in cells):
+        mine = [c for c in cells if c["detector"] == detector and c["eps"] == eps]
+        entry: dict[str, Any] = {"detector": detector, "eps": eps, "attacks": len(mine), "at": {}}
+        for name in MATRIX_METRICS:
+            measured = [c for c in mine if c[name] is not None]
+            low = min(measured, key=lambda c: c[name]) if measured else None
+            entry[name], entry["at"][name] = (low[name], low["attack"]) if low else (None, None)
+        worst.append(entry)
+    return {"cells": cells, "worst": worst}
+
+
+def _percent(value: float | None, metric: str) -> str:
+    return "-" if value is None else f"{value:.3f}" if metric == "auroc" else f"{100 * value:.1f}"
+
+
+def matrix_tables(matrix: dict[str, list[dict[str, Any]]]) -> str:
+    """The detection matrix as Markdown: per detector and attack, AUROC, IR over the changed
+    explanations and IR at SR 98% at each budget; then each detector's worst case over the attacks."""
+    cells = matrix["cells"]
+    if not cells:
+        return ""
+    budgets = sorted({c["eps"] for c in cells})
+    shown = ("auroc", "ir_changed", "ir_at_sr98")
+    index = {(c["detector"], c["attack"], c["eps"]): c for c in cells}
+    lines = ["| detector | attack | " + " | ".join(f"{LABELS[m]} {e:g}" for m in shown for e in budgets) + " |",
+             "| --- | --- |" + " ---: |" * (len(shown) * len(budgets))]
+    for detector, attack in dict.fromkeys((c["detector"], c["attack"]) for c in cells):
+        values = [_percent((index.get((detector, attack, e)) or {}).get(m), m) for m in shown for e in budgets]
+        lines.append(f"| {detector} | {attack} | " + " | ".join(values) + " |")
+    worst = {(w["detector"], w["eps"]): w for w in matrix["worst"]}
+    lines += ["", "Worst case over the attacks (the attack where it falls in brackets):", "",
+              "| detector | eps | " + " | ".join(LABELS[m] for m in MATRIX_METRICS) + " |",
+              "| --- | ---: |" + " --- |" * len(MATRIX_METRICS)]
+    for detector in dict.fromkeys(c["detector"] for c in cells):
+        for e in budgets:
+            w = worst.get((detector, e))
+            if w is not None:
+                lines.append(f"| {detector} | {e:g} | " + " | ".join(
+                    f"{_percent(w[m], m)} ({w['at'][m]})" if w[m] is not None else "-" for m in MATRIX_METRICS) + " |")
+    return "\n".join(lines)
 
 
 def csv_text(records: Sequence[dict[str, Any]]) -> str:
@@ -345,11 +411,15 @@ def write_reports(evaluation: Evaluation, folder: str | os.PathLike, command: st
                   stem: str = "evaluation") -> tuple[list[dict[str, Any]], list[Path]]:
     """Aggregate and write ``stem``.json/.csv/.md/.png, the whole evaluation ``stem``_raw.json
     (per-seed records and curves, model accuracies, detector choice and cutoffs per repeat: what
-    :func:`load_evaluation` reads back to merge seeds), the mean ROC curves ``stem``_roc.json and
-    their figure ``stem``_roc.png into ``folder``; returns the records and paths."""
+    :func:`load_evaluation` reads back to merge seeds), the detection matrix ``stem``_matrix.json
+    (:func:`aggregate_matrix`, when measured), the mean ROC curves ``stem``_roc.json and their
+    figure ``stem``_roc.png into ``folder``; returns the records and paths."""
     folder = output_folder(folder)
     records = aggregate(evaluation.records)
     paths = [folder / f"{stem}.{ext}" for ext in ("json", "csv", "md", "png")]
+    if evaluation.matrix:
+        paths.append(folder / f"{stem}_matrix.json")
+        write_text(paths[-1], json.dumps(aggregate_matrix(evaluation.matrix), indent=1) + "\n")
     extra = [folder / f"{stem}_raw.json", folder / f"{stem}_roc.json", folder / f"{stem}_roc.png"]
     title = f"{evaluation.config.dataset}: mean over {evaluation.config.repeats} repeat(s)"
     curves = aggregate_curves(evaluation.curves)

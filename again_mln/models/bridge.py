@@ -37,8 +37,9 @@ def encode_batches(model: ConceptModel, data: ConceptDataset, batch_size: int, d
 
 class RectifiedConceptModel(nn.Module):
     """Wrap ``model`` and a :class:`~again_mln.again.rectifier.Rectifier` (same concept and category
-    order) so that ``forward(x)`` returns a :class:`RectifiedOutput`. The category trusted by
-    detection is the model's own prediction; the rectifier detects and repairs."""
+    order) so that ``forward(x)`` returns a :class:`RectifiedOutput`. The rectifier reads the
+    model's category logits (its argmax, or for ``mixture`` the whole distribution), detects and
+    repairs; the category head then re-predicts from the rectified concepts."""
 
     def __init__(self, model: ConceptModel, rectifier: Rectifier) -> None:
         super().__init__()
@@ -64,7 +65,7 @@ class RectifiedConceptModel(nn.Module):
         """The bridge after the network's encoder: detection, rectification, re-prediction."""
         probs = torch.sigmoid(encoding.concept_logits)
         logits = self.model.classify(encoding, probs)
-        result = self.rectifier.rectify(probs, logits.argmax(1))
+        result = self.rectifier.rectify(probs, logits)
         return RectifiedOutput(probs, logits, result.rectified, result.mask, result.flagged,
                                self.model.classify(encoding, result.rectified))
 
