@@ -58,3 +58,46 @@ def test_detect_without_calibration_is_the_paper_at_d(files):
     result = CliRunner().invoke(main, ["detect", str(folder / "preds.npz"), "--mln", str(rules), "--detector",
                                        "map-gap", "-o", str(out)])
     assert result.exit_code == 1 and "give clean predictions with --calibrate" in result.output
+
+
+def test_mixture_in_the_cli_reads_the_category_distribution(tmp_path):
+    """Stored category probabilities (what `predict` writes) or logits reach `mixture` as the
+    distribution, not reduced to their argmax: the CLI flags and repairs as the Rectifier does
+    on the same log-probabilities, and writes the category it settled on."""
+    from again_mln.again.rectifier import Rectifier
+    from test_detectors import WRONG_ARGMAX, WRONG_ARGMAX_LOGITS, unsure_logits
+
+    g = graph()
+    rules = tmp_path / "rules.mln"
+    write_mln(g.ruleset, rules)
+    clean, y = clean_like(400, 3, g)
+    clean_probs = unsure_logits(y, 4).softmax(1)
+    np.savez(tmp_path / "clean.npz", concepts=clean.numpy(), categories=clean_probs.numpy().astype(np.float32))
+    expected = Rectifier(g, "switch", "mixture", target_sr=0.9).fit(clean, clean_probs.log())
+    flags = expected.detect(WRONG_ARGMAX, WRONG_ARGMAX_LOGITS)
+    assert flags.tolist() == [False, True, True]  # the argmax y0 would flag the first one too
+    for stored in (WRONG_ARGMAX_LOGITS.exp(), WRONG_ARGMAX_LOGITS + 3.0):  # probabilities, then logits
+        np.savez(tmp_path / "preds.npz", concepts=WRONG_ARGMAX.numpy(), categories=stored.numpy())
+        result = CliRunner().invoke(main, ["detect", str(tmp_path / "preds.npz"), "--mln", str(rules), "--calibrate",
+                                           str(tmp_path / "clean.npz"), "--detector", "mixture", "--target-sr", "0.9",
+                                           "-o", str(tmp_path / "det.npz")])
+        assert result.exit_code == 0, result.output
+        with np.load(tmp_path / "det.npz") as saved:
+            assert saved["flagged"].tolist() == flags.tolist()
+            assert saved["category"].tolist() == [1, 0, 1]
+            assert np.allclose(saved["cutoffs"], expected.cutoffs.numpy())
+        result = CliRunner().invoke(main, ["rectify", str(tmp_path / "preds.npz"), "--mln", str(rules), "--detector",
+                                           str(tmp_path / "det.npz"), "-o", str(tmp_path / "fixed.npz")])
+        assert result.exit_code == 0, result.output
+        with np.load(tmp_path / "fixed.npz") as fixed:
+            assert fixed["flagged"].tolist() == flags.tolist() and fixed["category"].tolist() == [1, 0, 1]
+            assert fixed["rectified"][2].tolist() == pytest.approx([0.1, 0.1, 0.9, 1.0, 0.1, 0.1])  # under y1
+
+
+def test_category_scores_are_read_as_probabilities_or_logits():
+    from again_mln.io.inputs import category_log_probs
+
+    probs = np.array([[0.7, 0.3, 0.0], [0.2, 0.2, 0.6]])
+    assert np.allclose(np.exp(category_log_probs(probs)), probs)
+    logits = np.array([[2.0, 1.0, -1.0], [0.5, 0.5, 0.5]])
+    assert np.allclose(np.exp(category_log_probs(logits)), torch.tensor(logits).softmax(1).numpy())

@@ -26,7 +26,7 @@ def test_rectify_writes_all_arrays_and_a_summary(workdir):
     assert "flagged      1 (33.3%) at d = 0.9" in result.output
     assert "explanations/s" in result.output
     with np.load(out) as arrays:
-        assert sorted(arrays.files) == ["flagged", "mask", "rectified", "score_after", "score_before"]
+        assert sorted(arrays.files) == ["category", "flagged", "mask", "rectified", "score_after", "score_before"]
         np.testing.assert_allclose(arrays["rectified"], [[0.8, 1.0], [0.9, 0.8], [0.1, 0.2]], atol=1e-6)
         assert arrays["flagged"].tolist() == [True, False, False]
 

@@ -44,6 +44,7 @@ class RectifyResult:
     flagged: torch.Tensor  # (N,) bool: explanations that failed detection
     score_before: torch.Tensor  # (N,) S(c_hat, y)
     score_after: torch.Tensor  # (N,) S(binarised rectified concepts, y)
+    category: torch.Tensor  # (N,) y: the category each explanation was judged and repaired under
 
 
 def repair(compiled: "CompiledRules", probs: torch.Tensor, c_hat: torch.Tensor, y: torch.Tensor,
@@ -75,7 +76,8 @@ def repair(compiled: "CompiledRules", probs: torch.Tensor, c_hat: torch.Tensor, 
     mask = (fixedT != cT).T
     if strategy != "marginal":
         rectified = torch.where(mask, fixedT.T.to(probs.dtype), probs)
-    return RectifyResult(rectified=rectified, mask=mask, flagged=flagged, score_before=score_before, score_after=score_after)
+    return RectifyResult(rectified=rectified, mask=mask, flagged=flagged, score_before=score_before,
+                         score_after=score_after, category=y)
 
 
 def iterate_cm(switch: SwitchTables, cT: torch.Tensor, y: torch.Tensor, max_rounds: int | None = None) -> torch.Tensor:
@@ -115,4 +117,5 @@ def numpy_result(result: RectifyResult) -> dict[str, np.ndarray]:
         "flagged": result.flagged.cpu().numpy(),
         "score_before": result.score_before.cpu().numpy(),
         "score_after": result.score_after.cpu().numpy(),
+        "category": result.category.cpu().numpy(),
     }

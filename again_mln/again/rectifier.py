@@ -115,7 +115,8 @@ class Rectifier(nn.Module):
             if scores.shape != (len(probs), K) or not torch.is_floating_point(scores):
                 raise AgainError(f"category scores: expected float shape ({len(probs)}, {K}), got "
                                  f"{scores.dtype} {tuple(scores.shape)}")
-            if not torch.isfinite(scores).all():
+            # log-probabilities may be -inf (probability 0), but every row needs a finite maximum
+            if scores.isnan().any() or (scores == math.inf).any() or not torch.isfinite(scores.amax(1)).all():
                 raise AgainError("category scores: contain NaN or infinite values")
             log_p = scores.double().log_softmax(1)
             c_hat, y = self.graph.validate(binarize(probs), log_p.argmax(1))

@@ -76,7 +76,7 @@ def select_detectors(names: Sequence[str], rules: FactorGraph | CompiledRules, c
         raise AgainError(f"no detector to select; expected one or more of {', '.join(DETECTORS + (AUTO,))}")
     compiled = rules if isinstance(rules, CompiledRules) else CompiledRules(rules)
     probs = check_probabilities(concept_probs, compiled.graph.num_concepts).cpu()
-    y = torch.as_tensor(categories).cpu()  # ids (N,) or scores (N, K): the rectifiers validate them
+    y = torch.as_tensor(categories).cpu()  # ids (N,) or log-probabilities/logits (N, K): the rectifiers validate them
     candidates = DETECTORS if AUTO in names else tuple(dict.fromkeys(names))
     calibrated = {n: Rectifier(compiled, strategy, n, lam, target_sr=target_sr).fit(probs, y) for n in candidates}
     generator = torch.Generator().manual_seed(seed)

@@ -24,7 +24,8 @@ from again_mln.choices import DEFAULT_CHUNK_ROWS
 from again_mln.again.rectification import numpy_result
 from again_mln.again.rectifier import Rectifier
 
-#: A reader of rows ``start:stop``: concept probabilities (n, M) float32 and category ids (n,).
+#: A reader of rows ``start:stop``: concept probabilities (n, M) float32 and the categories,
+#: ids (n,) or log-probabilities (n, K).
 RowReader = Callable[[int, int], "tuple[np.ndarray, np.ndarray]"]
 
 
@@ -36,6 +37,7 @@ def result_layout(num_concepts: int) -> dict[str, tuple[tuple[int, ...], np.dtyp
         "flagged": ((), np.dtype(bool)),
         "score_before": ((), np.dtype(np.float32)),
         "score_after": ((), np.dtype(np.float32)),
+        "category": ((), np.dtype(np.int64)),
     }
 
 

@@ -1,7 +1,8 @@
 """``again-mln detect``: score explanations with a detector, optionally calibrated on clean ones.
 
 Writes per explanation the detector's score relative to its category's cutoff (``scores``;
-flagged where <= 0), the raw score (``raw_scores``) and the flags, plus the calibration
+flagged where <= 0), the raw score (``raw_scores``), the flags and the category it was judged
+under (``category``: the argmax, or the one ``mixture`` settles on), plus the calibration
 (``detector``, ``cutoffs``, ``lam``, ``target_sr``) that ``rectify --detector OUT.npz`` reuses.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ from again_mln.cli.options import device_option, lam_option, quiet_option, seed_
 @click.argument("preds", type=click.Path(dir_okay=False))
 @click.option("--mln", "mln_path", required=True, type=click.Path(dir_okay=False), help="Rule file (.mln).")
 @click.option("--categories", "categories_path", type=click.Path(dir_okay=False),
-              help="Category ids (N,) or scores (N, K), .npy; optional when PREDS is an .npz holding 'categories'.")
+              help="Category ids (N,), or probabilities or logits (N, K), .npy; optional when PREDS is an .npz "
+                   "holding 'categories'.")
 @click.option("--calibrate", "clean_path", type=click.Path(dir_okay=False),
               help="Clean validation predictions (.npz with concepts and categories) to calibrate on.")
 @target_sr_option(0.98, "Pass rate on the clean predictions that the calibration guarantees.")
@@ -59,11 +61,11 @@ def detect_command(preds, mln_path, categories_path, clean_path, target_sr, dete
         if selection.auto is not None:
             note += f"; auto chose it by validation AUROC against a {AUTO_CORRUPTION}: " + ", ".join(
                 f"{n} {a:.3f}" for n, a in selection.validation_auroc[AUTO_CORRUPTION].items())
-    raw = chosen.raw_scores(probs, categories)
-    scores = chosen.relative(raw, categories)
+    raw, judged = chosen.raw_scores(probs, categories), chosen.categories(probs, categories)
+    scores = chosen.relative(raw, judged)
     flags = scores <= 0
     save_npz(output, {"scores": scores.cpu().numpy(), "raw_scores": raw.cpu().numpy(),
-                      "flagged": flags.cpu().numpy(), **chosen.arrays()})
+                      "flagged": flags.cpu().numpy(), "category": judged.cpu().numpy(), **chosen.arrays()})
     if not quiet:
         click.echo(f"detector     {note}")
         click.echo(f"flagged      {int(flags.sum())} of {len(flags)} explanations "

@@ -17,7 +17,8 @@ from again_mln.cli.options import device_option, lam_option, quiet_option, thres
 @click.argument("preds", type=click.Path(dir_okay=False))
 @click.option("--mln", "mln_path", required=True, type=click.Path(dir_okay=False), help="Rule file (.mln).")
 @click.option("--categories", "categories_path", type=click.Path(dir_okay=False),
-              help="Category ids (N,) or scores (N, K), .npy; optional when PREDS is an .npz holding 'categories'.")
+              help="Category ids (N,), or probabilities or logits (N, K), .npy; optional when PREDS is an .npz "
+                   "holding 'categories'.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .npz.")
 @threshold_option(0.9, "Detection relaxation d (Eq. 3).")
 @click.option("--detector", "detector_path", type=click.Path(dir_okay=False),

@@ -216,6 +216,24 @@ def read_names(path: str | os.PathLike) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+#: how far a row of category probabilities may sum from 1 (float32 softmax outputs stay well within)
+_PROBABILITY_SUM_TOLERANCE = 1e-3
+
+
+def category_log_probs(scores: np.ndarray) -> np.ndarray:
+    """(N, K) log-probabilities from stored category scores: probabilities (every entry in [0, 1]
+    and every row summing to 1, what ``again-mln predict`` writes) are logged, anything else is
+    read as logits and log-softmaxed (:func:`load_array` has checked they are finite). The argmax is the same either way; ``mixture`` needs the
+    distribution itself."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size and (scores.min() >= 0 and scores.max() <= 1
+                        and np.abs(scores.sum(1) - 1).max() <= _PROBABILITY_SUM_TOLERANCE):
+        with np.errstate(divide="ignore"):
+            return np.log(scores / scores.sum(1, keepdims=True))
+    shifted = scores - scores.max(1, keepdims=True, initial=-np.inf)
+    return shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+
+
 def to_category_ids(values: np.ndarray, num_categories: int, source: str) -> np.ndarray:
     """(N,) integer ids, or (N, K) scores reduced by argmax, checked against K categories."""
     values = np.asarray(values)
@@ -257,8 +275,9 @@ class Predictions:
         return len(self.concepts)
 
     def rows(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """Concept probabilities (n, M) float32 in the rules' order and category ids (n,) of rows
-        ``start:stop``."""
+        """Concept probabilities (n, M) float32 in the rules' order and the categories of rows
+        ``start:stop``: ids (n,) where ids are stored, log-probabilities (n, K) float64 in the
+        rules' order where scores are (:func:`category_log_probs`)."""
         concepts = np.asarray(self.concepts[start:stop], dtype=np.float64)
         if self.concept_columns is not None:
             concepts = concepts[:, self.concept_columns]
@@ -274,6 +293,8 @@ class Predictions:
         if hit.any():
             raise AgainError(f"{self.category_source}: {int(hit.sum())} sample(s) of category "
                              f"{short(self.category_names[ids[hit][0]])}, which the hard rules make impossible")
+        if categories.ndim == 2:
+            return concepts.astype(np.float32), category_log_probs(categories)
         return concepts.astype(np.float32), ids
 
 
@@ -335,7 +356,8 @@ def load_predictions(
     logits: bool = False,
     concept_names: str | os.PathLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Concept probabilities (N, M) in the rules' concept order and category ids (N,).
+    """Concept probabilities (N, M) in the rules' concept order and the categories: ids (N,), or
+    log-probabilities (N, K) where scores are stored (:meth:`Predictions.rows`).
 
     ``preds_path`` is an ``.npy`` array (N, M), or an ``.npz`` with ``concepts`` and (unless
     ``categories_path`` is given) ``categories`` — the layout ``again-mln predict`` writes. Its
