@@ -246,3 +246,4 @@ def test_cub_koh_evaluates_end_to_end():
     evaluation = run_evaluation(config, "cpu", progress=False)
     assert {r["detector"] for r in evaluation.records} == {None, "paper", "mixture"}
     assert len(evaluation.matrix) == 2 * 6 and evaluation.runs[0]["accuracy"]["cbm"]["concept"] > 0.5
+    assert evaluation.runs[0]["weights"]["method"] == "cll (eliminate)"  # learned on the training split

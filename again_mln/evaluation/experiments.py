@@ -37,7 +37,7 @@ from again_mln.datasets.base import ConceptDataset
 from again_mln.errors import AgainError
 from again_mln.devices import describe_machine, resolve_device
 from again_mln.again.graph import FactorGraph
-from again_mln.again.learning import learn_weights
+from again_mln.again.learning import LearningResult, learn_weights
 from again_mln.again.logic import RuleSet
 from again_mln.again.calibration import auroc
 from again_mln.evaluation.metrics import e_acc, identification_rate, ir_at_sr, ir_changed, lsm, p_acc, roc_on_grid
@@ -183,15 +183,13 @@ def dataset_rules(dataset: str, n_train: int | None, seed: int) -> RuleSet:
     return build_rules("cub" if dataset.startswith("cub") else dataset)
 
 
-def weighted_rules(dataset: str, rules: RuleSet, train: ConceptDataset, device: torch.device) -> RuleSet:
-    """Learned weights (exact conditional likelihood) for Synthetic-MNIST and EWS; CUB (cub-sim and
-    cub-koh) keeps the prior weights of its association scores (docs/method.md): exact learning of
-    its 14,679 rules did not finish within 5 minutes on a 2-core CPU."""
-    if dataset.startswith("cub"):
-        return rules
+def weighted_rules(rules: RuleSet, train: ConceptDataset, device: torch.device) -> LearningResult:
+    """The rules with weights learned on the training split (``learn_weights``' auto method: exact
+    conditional likelihood wherever the contraction fits, as it does for every preset: one log Z
+    and its gradient over CUB's 14,679 rules and 200 categories take about 0.1 s)."""
     concepts = train.concepts.numpy().astype(np.uint8)
     return learn_weights(rules, concepts, train.categories.numpy(), prior_stdev=PRIOR_STDEV, device=device,
-                         progress=False).ruleset
+                         progress=False)
 
 
 def train_concept_model(kind: str, train: ConceptDataset, config: EvaluationConfig, seed: int,
@@ -227,11 +225,13 @@ def prepare(config: EvaluationConfig, seed: int, device: torch.device, log: Log 
     say(f"data      {config.dataset}: {len(train)} train, {len(val)} validation, {len(test)} test samples, "
         f"{train.n_concepts} concepts, {train.n_categories} categories")
     rules = dataset_rules(config.dataset, config.n_train, seed)
-    learned = weighted_rules(config.dataset, rules, train, device)
+    learning = weighted_rules(rules, train, device)
+    learned = learning.ruleset
     compiled = CompiledRules(FactorGraph(learned, device=device))
     compiled.s_max  # solved once per repeat
-    say(f"rules     {len(rules.rules)} rules; weights "
-        f"{'learned (exact CLL, Gaussian prior sd %g)' % PRIOR_STDEV if learned is not rules else 'from the prior'}")
+    say(f"rules     {len(rules.rules)} rules; weights learned by {learning.method}, Gaussian prior sd {PRIOR_STDEV:g}: "
+        f"{learning.iterations} iterations, {'converged' if learning.converged else learning.message}, "
+        f"{learning.seconds:.1f} s")
     models = {"cbm": train_concept_model("cbm", train, config, seed, device)}
     say(f"cbm       trained {config.epochs} epochs: {_accuracy_line(models['cbm'], test, device)}")
     models["cbm-at"] = adversarially_train(models["cbm"], train, config, seed, device)
@@ -241,7 +241,9 @@ def prepare(config: EvaluationConfig, seed: int, device: torch.device, log: Log 
         models["cem"] = train_concept_model("cem", train, config, seed, device)
         say(f"cem       trained {config.epochs} epochs: {_accuracy_line(models['cem'], test, device)}")
     info: dict[str, Any] = {"seed": seed, "accuracy": {key: _accuracies(model, test, device)
-                                                       for key, model in models.items()}}
+                                                       for key, model in models.items()},
+                            "weights": {"method": learning.method, "iterations": learning.iterations,
+                                        "converged": learning.converged, "seconds": learning.seconds}}
     detectors = choose_detectors(config, compiled, models["cbm"], val, seed, device, info, say)
     info["setup_seconds"] = time.perf_counter() - start
     return Setup(seed, train, val, test, rules, learned, compiled, models, detectors, info)
