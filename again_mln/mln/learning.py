@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Iterator, Literal
 
 import numpy as np
 import torch
@@ -32,8 +32,12 @@ from again_mln.mln.weights import LearnableWeights
 
 Method = Literal["pll", "bpll", "ll", "cll"]
 METHODS = ("pll", "bpll", "ll", "cll")
-#: Entries of the (formulas, blocks, values) count array learning may hold.
-COUNT_LIMIT = 2**27
+#: Entries of the per-atom (atoms, formulas x values) int32 count array learning may hold (2 GiB).
+COUNT_LIMIT = 2**29
+#: Groundings of one formula enumerated chunk by chunk (memory stays bounded; the counts are int32).
+STREAMED_LIMIT = 2**31 - 1
+#: Block rows made unique at a time when compressing the counts.
+_UNIQUE_ROWS = 2**23
 #: Groundings times alternatives evaluated at once.
 _CHUNK = 2**21
 
@@ -61,6 +65,12 @@ class _Blocks:
     def __init__(self, world: World, method: Method):
         self.world, self.method = world, method
 
+    def values(self) -> int:
+        """The most values any block of this world takes (2 for single atoms)."""
+        sizes = [len(self.world.domains[p.types[p.functional]]) for p in self.world.mln.predicates.values()
+                 if self.method == "bpll" and p.functional is not None]
+        return max([2] + sizes)
+
     def of(self, predicate, keys: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         """Block keys, the value index each atom stands for in its block, and the block size."""
         if self.method == "bpll" and predicate.functional is not None:
@@ -74,13 +84,13 @@ class _Blocks:
         return keys, np.ones_like(keys), 2  # a single atom: value 1 means "true"
 
 
-def _counts(world: World, method: Method, limit: int) -> list[tuple[np.ndarray, ...]]:
+def _counts(world: World, method: Method, limit: int) -> Iterator[tuple[np.ndarray, ...]]:
     """The non-zero Delta_i(b, j) of every formula i, as (formula, block key, value, change, block
-    size) arrays, and hard formulas' indices. Groundings are enumerated chunk by chunk (memory stays
-    bounded whatever the domain product); only changes that are not zero are kept, which for
-    clauses is the few groundings with at most one true literal."""
+    size) arrays, chunk by chunk. Groundings are enumerated chunk by chunk (memory stays bounded
+    whatever the domain product, so the product is held to :data:`STREAMED_LIMIT`, not ``limit``);
+    only changes that are not zero are kept, which for clauses is the few groundings with at most
+    one true literal (joined over the evidence, under ``limit``)."""
     blocks = _Blocks(world, method)
-    out = []
     for index, entry in enumerate(world.mln.formulas):
         free = list(variables(entry.formula))
         evaluator = Evaluator(world, entry.types)
@@ -100,14 +110,13 @@ def _counts(world: World, method: Method, limit: int) -> list[tuple[np.ndarray, 
         else:
             sizes = [len(world.domains.get(entry.types[name], ())) for name in free]
             total = math.prod(sizes)
-            check_size(total, limit, f"{entry.source}: formula {entry.formula.text()!r} in {world.db.source}")
+            check_size(total, STREAMED_LIMIT, f"{entry.source}: formula {entry.formula.text()!r} in {world.db.source}")
             chunk = lambda start, stop: np.unravel_index(np.arange(start, stop, dtype=np.int64), sizes) if free else ()  # noqa: E731
         for start in range(0, total, _ROWS):
             stop = min(total, start + _ROWS)
             piece = _chunk_counts(world, blocks, entry, evaluator, dict(zip(free, chunk(start, stop))), stop - start)
             if piece is not None:
-                out.append((np.full(len(piece[0]), index),) + piece)
-    return out
+                yield (np.full(len(piece[0]), index),) + piece
 
 
 def _clause_negatives(formula: Formula) -> list[Atom] | None:
@@ -206,16 +215,17 @@ class PseudoLikelihood:
         formulas = self.mln.formulas
         fixed = np.array([e.weight if e.fixed and not e.hard else 0.0 for e in formulas])  # hard ones: a mask
         closed = frozenset(self.mln.predicates)
-        pieces = [_dense(_counts(World(self.mln, db, closed), method, limit), formulas)
-                  for db in tqdm(databases, desc="counting", disable=None if progress else True, leave=False)]
-        D = max(p[0].shape[2] for p in pieces)
-        delta = np.concatenate([np.pad(p[0], ((0, 0), (0, 0), (0, D - p[0].shape[2]))) for p in pieces], 1)
-        valid = np.concatenate([np.pad(p[1], ((0, 0), (0, D - p[1].shape[1]))) for p in pieces], 0)
-        banned = np.concatenate([np.pad(p[2], ((0, 0), (0, D - p[2].shape[1]))) for p in pieces], 0)
-        allowed = torch.from_numpy(valid & ~banned)
-        self.size = f"{int(allowed.shape[0])} ground {'blocks' if method == 'bpll' else 'atoms'}"
-        self.delta = torch.from_numpy(delta[self.learnable]).double()  # (L, blocks, values)
-        base = torch.from_numpy(np.einsum("f,fbd->bd", fixed, delta)).double()
+        worlds = [World(self.mln, db, closed) for db in databases]
+        D = max(_Blocks(world, method).values() for world in worlds)
+        rows = _merge([_block_rows(world, method, len(formulas), D, limit)
+                       for world in tqdm(worlds, desc="counting", disable=None if progress else True, leave=False)])
+        delta, size, count = _split(rows, len(formulas), D)
+        hard = np.array([e.hard for e in formulas])
+        allowed = torch.from_numpy((np.arange(D)[None, :] < size[:, None]) & ~(delta[hard] < 0).any(0))
+        self.size = f"{int(count.sum()):,} ground {'blocks' if method == 'bpll' else 'atoms'} ({len(count):,} distinct)"
+        self.count = torch.from_numpy(count)  # (blocks,): how many ground blocks share each row
+        self.delta = torch.from_numpy(delta[self.learnable])  # (L, blocks, values)
+        base = torch.from_numpy(np.einsum("f,fbd->bd", fixed, delta))
         self.base = base.masked_fill(~allowed, -math.inf)
 
     def __call__(self, weights: np.ndarray) -> tuple[float, np.ndarray]:
@@ -223,8 +233,8 @@ class PseudoLikelihood:
         w = torch.as_tensor(np.asarray(weights, np.float64))
         scores = self.base + torch.einsum("l,lbd->bd", w, self.delta)
         log_norm = torch.logsumexp(scores, 1)  # the observed value scores 0
-        value = -log_norm.sum()
-        grad = -torch.einsum("bd,lbd->l", torch.exp(scores - log_norm[:, None]), self.delta)
+        value = -self.count @ log_norm
+        grad = -torch.einsum("b,bd,lbd->l", self.count, torch.exp(scores - log_norm[:, None]), self.delta)
         prior, prior_grad = self.weights.log_prior(weights)
         return float(value) + prior, grad.numpy() + prior_grad
 
@@ -298,22 +308,45 @@ def _lbfgs(objective, start: np.ndarray, tolerance: float, max_iter: int, curve:
                     options={"maxiter": max_iter, "ftol": tolerance, "gtol": 1e-9})
 
 
-def _dense(counts: list[tuple[np.ndarray, ...]], formulas: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(F, NB, D) Delta over the blocks any grounding reads, which values exist, which a hard
-    formula rules out."""
-    if not counts:
-        return np.zeros((len(formulas), 0, 2)), np.zeros((0, 2), bool), np.zeros((0, 2), bool)
-    formula, key, value, change, size = (np.concatenate(parts) for parts in zip(*counts))
-    keys, ids = np.unique(key, return_inverse=True)
-    D = int(size.max())
-    check_size(len(formulas) * len(keys) * D, COUNT_LIMIT, "the pseudo-likelihood's count array")
-    delta = np.zeros((len(formulas), len(keys), D))
-    np.add.at(delta, (formula, ids, value), change.astype(np.float64))
-    block_size = np.zeros(len(keys), np.int64)
-    block_size[ids] = size
-    hard = np.array([e.hard for e in formulas])
-    banned = np.zeros((len(keys), D), bool)
-    rule_out = hard[formula] & (change < 0)
-    banned[ids[rule_out], value[rule_out]] = True
-    valid = np.arange(D)[None, :] < block_size[:, None]
-    return delta, valid, banned
+def _block_rows(world: World, method: Method, num_formulas: int, D: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows (Delta_i(b, j) for every formula i and value j, block size) of the ground
+    blocks any grounding reads, as int32 (U, F * D + 1), with how many blocks share each. Blocks
+    with the same row contribute the same term to the objective and its gradient, so learning
+    works on the few distinct rows (smokers: tens) however many blocks there are. The counts are
+    added up per atom key, in one int32 array sized before it is allocated."""
+    width = num_formulas * D
+    check_size(world.num_atoms * width, COUNT_LIMIT, f"{world.db.source}: the pseudo-likelihood's per-atom counts")
+    counts = torch.zeros(world.num_atoms * width, dtype=torch.int32)
+    size = np.zeros(world.num_atoms, np.int32)  # 0: no grounding reads the block
+    for formula, key, value, change, block_size in _counts(world, method, limit):
+        size[key] = block_size
+        moved = change != 0
+        where = (key[moved] * num_formulas + formula[moved]) * D + value[moved]
+        counts.index_add_(0, torch.from_numpy(where), torch.from_numpy(change[moved].astype(np.int32)))
+    table, parts = counts.view(-1, width).numpy(), []
+    for start in range(0, max(1, world.num_atoms), _UNIQUE_ROWS):  # a slice of keys at a time: memory stays flat
+        read = start + np.flatnonzero(size[start:start + _UNIQUE_ROWS])
+        parts.append(_distinct(np.concatenate([table[read], size[read, None]], 1)))
+    return _merge(parts)
+
+
+def _distinct(rows: np.ndarray, count: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of an int32 (n, w) array and how many times each occurs (or the sum of
+    ``count`` over its copies); rows compared as raw bytes, which sorts far faster than row-wise."""
+    rows = np.ascontiguousarray(rows, dtype=np.int32)
+    as_bytes = rows.view(np.dtype((np.void, rows.shape[1] * 4))).ravel()
+    _, first, inverse = np.unique(as_bytes, return_index=True, return_inverse=True)
+    weights = np.ones(len(rows)) if count is None else count
+    return rows[first], np.bincount(inverse.ravel(), weights=weights, minlength=len(first))
+
+
+def _merge(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of one or more (rows, count) parts of equal width, counts summed."""
+    return _distinct(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+
+def _split(rows: tuple[np.ndarray, np.ndarray], num_formulas: int, D: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(F, U, D) Delta as float64, (U,) block sizes and (U,) counts from distinct block rows."""
+    table, count = rows
+    delta = table[:, :-1].reshape(len(table), num_formulas, D).transpose(1, 0, 2).astype(np.float64)
+    return np.ascontiguousarray(delta), table[:, -1], count.astype(np.float64)
