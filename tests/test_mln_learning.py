@@ -120,6 +120,29 @@ def test_the_standard_benchmarks_read_as_mlns():
 
 
 @pytest.mark.parametrize("method", ["pll", "bpll"])
+def test_blocks_with_equal_rows_are_learned_once_with_their_multiplicity(method, monkeypatch):
+    """On a friendship chain every Friends atom of the same (Smokes, Smokes) pattern has the same
+    row, so the objective runs over a handful of distinct rows whose counts add up to every
+    block; making rows distinct in slices of 7 keys (merged afterwards) changes nothing."""
+    import again_mln.mln.learning as learning
+
+    people = [f"P{i}" for i in range(40)]
+    mln = parse_mln("person = {" + ", ".join(people) + "}\nFriends(person, person)\nSmokes(person)\n"
+                    "Cancer(person)\n0 Friends(x, y) => (Smokes(x) <=> Smokes(y))\n0 Smokes(x) => Cancer(x)\n")
+    facts = [f"Friends({a},{b})" for a, b in zip(people, people[1:])] + [f"Smokes({p})" for p in people[::3]]
+    dbs = parse_db("\n".join(facts), mln)
+    whole = PseudoLikelihood(mln, dbs, method)
+    assert int(whole.count.sum()) == 40 * 40 + 40 + 40  # every Friends, Smokes and Cancer atom
+    assert len(whole.count) <= 20
+    monkeypatch.setattr(learning, "_UNIQUE_ROWS", 7)
+    sliced = PseudoLikelihood(mln, dbs, method)
+    w = np.array([0.7, -0.3])
+    assert sliced(w)[0] == pytest.approx(whole(w)[0], abs=1e-9)
+    assert sliced(w)[1] == pytest.approx(whole(w)[1], abs=1e-9)
+    assert int(sliced.count.sum()) == int(whole.count.sum())
+
+
+@pytest.mark.parametrize("method", ["pll", "bpll"])
 def test_clauses_whose_literals_can_name_one_atom_count_every_change(method):
     """A clause such as !advisedBy(a,b) v !advisedBy(b,a) changes when a = b and the one atom
     flips: the join that skips groundings with two true literals must keep those."""
