@@ -109,22 +109,16 @@ def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: n
     for (M, block_shape, _), components in shapes.items():
         variables = np.stack([members[c] for c in components])
         factor_rows = np.stack([factors_of[c] for c in components])  # (B, F): column j is one scope
-        scopes = [tuple(local_scopes[f, : arity[f]].tolist()) for f in factor_rows[0]]
+        width, scope_rows = arity[factor_rows[0]], local_scopes[factor_rows[0]]
+        tables = _gather_tables(table_parts, offsets, group_of, factor_rows, 2**K, channels)  # (B, F, 2**K, ...)
+        single, higher = np.flatnonzero(width == 1), np.flatnonzero(width > 1)
         unary = np.zeros((len(components), M, 2) + channels)
-        higher_scopes, higher_columns = [], []
-        for j, scope in enumerate(scopes):
-            tables = _column(table_parts, offsets, group_of, factor_rows[:, j], 2 ** len(scope))
-            if len(scope) == 1:
-                unary[:, scope[0], :] += tables
-            else:
-                higher_scopes.append(scope)
-                higher_columns.append(tables)
-        R = max((len(s) for s in higher_scopes), default=0)
-        if higher_columns:
-            tiled = [np.take(t, np.arange(2**R) & (2 ** len(s) - 1), axis=1) for t, s in zip(higher_columns, higher_scopes)]
-            stacked = np.stack(tiled, 1)
-        else:
-            stacked = np.zeros((len(components), 0, 1) + channels)
+        np.add.at(unary, (slice(None), scope_rows[single, 0]), tables[:, single, :2])
+        higher_scopes = [tuple(scope_rows[f, : width[f]].tolist()) for f in higher]
+        R = int(width[higher].max()) if len(higher) else 0
+        # a factor of lower arity ignores the high bits: its table repeats over them
+        index = np.arange(2**R)[None, :] & ((1 << width[higher]) - 1)[:, None]  # (F', 2**R)
+        stacked = tables[:, higher[:, None], index] if len(higher) else np.zeros((len(components), 0, 1) + channels)
         flat = np.concatenate([unary.reshape(len(components), -1), stacked.reshape(len(components), -1)], 1)
         first, rows = _distinct_rows(flat)
         view = FactorView(
@@ -139,14 +133,16 @@ def build(groups: list[GroundFactors], blocks: list[Blocks] = (), extra_atoms: n
     return GroundNetwork(atoms, batches)
 
 
-def _column(parts: list[np.ndarray], offsets: np.ndarray, group_of: np.ndarray, rows: np.ndarray, width: int) -> np.ndarray:
-    """The first ``width`` table entries of factor rows ``rows`` (their arity's table), gathered
-    per formula group: one fancy index per group, not one per factor."""
-    out = np.empty((len(rows), width) + parts[0].shape[2:])
+def _gather_tables(parts: list[np.ndarray], offsets: np.ndarray, group_of: np.ndarray, rows: np.ndarray,
+                   width: int, channels: tuple[int, ...]) -> np.ndarray:
+    """The tables of factor rows ``rows`` (any shape), zero-padded to ``width`` entries (each
+    with trailing ``channels``): one fancy index per formula group, not one per factor."""
+    out = np.zeros(rows.shape + (width,) + tuple(channels))
     groups = group_of[rows]
     for g in np.unique(groups):
         mask = groups == g
-        out[mask] = parts[int(g)][rows[mask] - offsets[g], :width]
+        table = parts[int(g)]
+        out[mask, : table.shape[1]] = table[rows[mask] - offsets[g]]
     return out
 
 
