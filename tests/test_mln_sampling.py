@@ -184,21 +184,21 @@ def friendship_graph(people: int, seed: int = 0) -> str:
     return "\n".join(lines + [f"{'' if rng.random() < 0.5 else '!'}Smokes(P{i})" for i in range(0, people, 4)])
 
 
-@pytest.mark.parametrize("method", ["mc-sat", "gibbs"])
-def test_chains_mix_on_a_strongly_coupled_friendship_graph(method):
+@pytest.mark.parametrize("method, seed", [("mc-sat", 0), ("mc-sat", 1), ("mc-sat", 2), ("mc-sat", 3), ("gibbs", 0)])
+def test_chains_mix_on_a_strongly_coupled_friendship_graph(method, seed):
     """100 people, one loopy component exact inference still answers by elimination, with modes:
     domains of friends who all smoke or none. Before the annealed burn-in and MC-SAT's Gibbs
     sweeps, chains froze in the domains their random start made: at 4 x 1000 samples (burn-in
-    100) MC-SAT's max error was 0.9997 with R-hat inf, Gibbs's 0.40 with R-hat 5.8. Now both
-    are 0.029 off at most, R-hat 1.05, at this seed; over seeds 0..7 MC-SAT gets there for 4 and
-    Gibbs for 2, and R-hat flags every run that does not (benchmarks/results/sampling.md)."""
+    100) MC-SAT's max error was 0.9997 with R-hat inf, Gibbs's 0.40 with R-hat 5.8. With the
+    default burn-in of 500 (250 annealed steps) MC-SAT is within 0.033 for each of seeds 0..7 and
+    Gibbs for 6 of them; with a burn-in of 100, MC-SAT for 4 and Gibbs for 2
+    (benchmarks/results/sampling.md)."""
     mln = parse_mln(SMOKERS, "graph.mln")
     dbs = parse_db(friendship_graph(100), mln, "graph.db")
     exact = query(mln, dbs, ["Smokes", "Cancer"], ["Friends"], method="exact")[0]
     with warnings.catch_warnings():
         warnings.simplefilter("error", AgainWarning)  # the chains agree: no warning
-        answer = query(mln, dbs, ["Smokes", "Cancer"], ["Friends"], method=method, samples=1000, chains=4, burn_in=100,
-                       seed=0)[0]
+        answer = query(mln, dbs, ["Smokes", "Cancer"], ["Friends"], method=method, samples=1000, chains=4, seed=seed)[0]
     unknown = ~exact.evidence
     assert np.abs(answer.values - exact.values)[unknown].max() < 0.06
     assert answer.stats["convergence"].max_rhat < 1.1
@@ -290,7 +290,7 @@ def test_cli_query_samples_and_writes_the_report(tmp_path):
                                        "--method", "mc-sat", "--samples", "200", "--chains", "2", "--seed", "3",
                                        "--report", str(report), "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert "sampled  mc-sat: 2 chains x 200 samples (burn-in 100, seed 3)" in result.output
+    assert "sampled  mc-sat: 2 chains x 200 samples (burn-in 500, seed 3)" in result.output
     data = json.loads(report.read_text())["databases"][0]
     assert data["routes"] == {"mc-sat": 2}  # {Smokes(Bob), Cancer(Bob)} and {Cancer(Anna)}
     convergence = data["convergence"]

@@ -29,7 +29,8 @@ def _names(value: str | None) -> list[str]:
               help="pracmln grammar; auto: PRACGrammar when the MLN uses ?-variables.")
 @click.option("--samples", default=500, show_default=True, type=click.IntRange(1), help="Samples kept per chain (sampled components).")
 @click.option("--chains", default=4, show_default=True, type=click.IntRange(1), help="Independent chains per component.")
-@click.option("--burn-in", default=100, show_default=True, type=click.IntRange(0), help="Steps discarded per chain before keeping samples.")
+@click.option("--burn-in", default=500, show_default=True, type=click.IntRange(0),
+              help="Steps discarded per chain before keeping samples (the first half annealed).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Random seed of the samplers (same seed, same answer).")
 @click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False),
               help="JSON to write: routes per database and, for sampled components, the convergence report (R-hat per atom).")

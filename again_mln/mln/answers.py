@@ -57,7 +57,7 @@ def closed_set(mln: MLN, closed_world: list[str] | tuple[str, ...], queries: lis
 
 def query(mln: MLN, databases: list[Database], queries: list[str], closed_world: list[str] | tuple[str, ...] = (),
           method: Method = "auto", limit: int = GROUNDING_LIMIT, progress: bool | None = None, samples: int = 500,
-          chains: int = 4, burn_in: int = 100, seed: int = 0, device: str | None = None) -> list[Answer]:
+          chains: int = 4, burn_in: int = 500, seed: int = 0, device: str | None = None) -> list[Answer]:
     """For each database, every ground atom of the ``queries`` predicates with its marginal
     probability or its value in a most probable world (``map``). ``exact`` answers every component
     exactly or refuses; ``auto`` samples by MC-SAT the components exact inference cannot reach;

@@ -108,7 +108,9 @@ class Sampling:
 
     samples: int = 500
     chains: int = 4
-    burn_in: int = 100
+    #: long enough for the annealing (its first half) to settle a strongly coupled component: on
+    #: a 100-person friendship graph MC-SAT reached exact for 8 of 8 seeds at 500, 4 of 8 at 100
+    burn_in: int = 500
     seed: int = 0
     device: str | None = None
     walk: float = 0.5
