@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 
-def run_once(people: int, method: str, samples: int, threads: int) -> dict:
+def run_once(people: int, method: str, samples: int, threads: int, burn_in: int | None = None) -> dict:
     """One query of the smokers graph of ``people``: times, R-hat and this process's peak memory."""
     import numpy as np
     import torch
@@ -40,25 +40,27 @@ def run_once(people: int, method: str, samples: int, threads: int) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AgainWarning)
         answer = query(mln, dbs, queries, closed, method=method, samples=samples, chains=4,
-                       burn_in=max(10, samples // 10), seed=0)[0]
+                       burn_in=max(10, samples // 10) if burn_in is None else burn_in, seed=0)[0]
     seconds = time.perf_counter() - start
     report = answer.stats["convergence"]
     with open("/proc/self/status") as handle:
         peak = next(int(line.split()[1]) for line in handle if line.startswith("VmHWM")) / 1024
     rhat = report.rhat
-    return {"people": people, "method": method, "samples": samples, "query_s": seconds, "sampler_s": report.seconds,
+    return {"people": people, "method": method, "samples": samples, "burn_in": report.burn_in, "query_s": seconds,
+            "sampler_s": report.seconds,
             "max_rhat": report.max_rhat, "under_1_1": float(np.mean(rhat < 1.1)), "median_rhat": float(np.median(rhat)),
             "ground_formulas": answer.stats["ground_formulas"], "sampled_atoms": len(report.atoms),
             "rejected": report.rejected, "peak_mib": peak}
 
 
-def grow(people: int, method: str, target: float, budget: float, first: int, threads: int) -> list[dict]:
+def grow(people: int, method: str, target: float, budget: float, first: int, threads: int,
+         burn_in: int | None = None) -> list[dict]:
     """Runs with doubling samples until the target R-hat, or until the next would pass the budget."""
     runs, samples, spent = [], first, 0.0
     while True:
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, __file__, "--child", str(people), method, str(samples), "--threads", str(threads)],
-                              capture_output=True, text=True)
+        command = [sys.executable, __file__, "--child", str(people), method, str(samples), "--threads", str(threads)]
+        done = subprocess.run(command + ([] if burn_in is None else ["--burn-in", str(burn_in)]), capture_output=True, text=True)
         spent += time.perf_counter() - start
         if done.returncode:
             runs.append({"people": people, "method": method, "samples": samples,
@@ -110,6 +112,7 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=1.1, help="max split R-hat over the query atoms to reach")
     parser.add_argument("--budget", type=float, default=120.0, help="seconds per size and sampler, all runs together")
     parser.add_argument("--first", type=int, default=50, help="samples per chain of the first run")
+    parser.add_argument("--burn-in", type=int, default=None, help="burn-in steps of every run [a tenth of the samples, at least 10]")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--markdown", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None)
@@ -117,7 +120,7 @@ def main() -> None:
     parser.add_argument("--child", nargs=3, metavar=("PEOPLE", "METHOD", "SAMPLES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_once(int(args.child[0]), args.child[1], int(args.child[2]), args.threads)))
+        print(json.dumps(run_once(int(args.child[0]), args.child[1], int(args.child[2]), args.threads, args.burn_in)))
         return
     import torch
 
@@ -128,20 +131,20 @@ def main() -> None:
     runs: list[dict] = []
     for people in args.sizes:
         for method in args.methods:
-            runs += grow(people, method, args.target, args.budget, args.first, args.threads)
+            runs += grow(people, method, args.target, args.budget, args.first, args.threads, args.burn_in)
     last = {}
     for r in runs:
         last[(r["people"], r["method"])] = r
     best = list(last.values())
     lines = [f"Machine: {describe_machine()}. Command: `python benchmarks/bench_sampling_growth.py {' '.join(sys.argv[1:])}`.\n",
-             f"| people | ground formulas | sampler | samples per chain (4 chains) | max R-hat < {args.target}? | max R-hat | "
+             f"| people | ground formulas | sampler | samples per chain (4 chains), burn-in | max R-hat < {args.target}? | max R-hat | "
              "atoms with R-hat < 1.1 | query wall time (s) | sampler time (s) | peak memory (MiB) |",
              "| ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in best:
         if "error" in r:
             lines.append(f"| {r['people']:,} | | {r['method']} | {r['samples']} | failed: {r['error'][:120]} | | | | | |")
             continue
-        lines.append(f"| {r['people']:,} | {r['ground_formulas']:,} | {r['method']} | {r['samples']} | "
+        lines.append(f"| {r['people']:,} | {r['ground_formulas']:,} | {r['method']} | {r['samples']}, {r['burn_in']} | "
                      f"{'yes' if r['max_rhat'] < args.target else 'no (budget)'} | {r['max_rhat']:.3f} | "
                      f"{100 * r['under_1_1']:.1f}% | {r['query_s']:.1f} | {r['sampler_s']:.1f} | {r['peak_mib']:.0f} |")
     report = "\n".join(lines) + "\n"
