@@ -298,8 +298,12 @@ def _pracmln_or_skip():
 
 
 @pytest.mark.parametrize("seed", [0, 3, 5, 6, pytest.param(9, marks=pytest.mark.xfail(
-    strict=True, reason="open: ours and pracmln's BPLL differ by up to 0.33 on this case (EXIST over a functional "
-                        "predicate with constants in four formulas); not yet explained"))])
+    strict=True, reason="pracmln's bug: its BPLL (_compute_statistics in pracmln/mln/learning/bpll.py) adds a ground "
+                        "formula's counts once per ground atom, so a formula that reads two atoms of one functional "
+                        "block (EXIST w (f(w,z) ^ !f(y,B1)) reads f(A1,B2) and f(A1,B1)) counts that block twice; "
+                        "alone, that formula learns 0.983 here and 0.398 there, and brute force puts the penalised "
+                        "optimum at 1.0 (-6.490 at ours, -6.630 at pracmln's; "
+                        "test_pseudo_likelihood_and_gradient_match_brute_force[9] checks ours)"))])
 def test_bpll_matches_pracmlns_bpll_on_random_mlns(seed, tmp_path):
     _pracmln_or_skip()
     from again_mln.engines.pracmln_query import pracmln_learn
