@@ -104,7 +104,13 @@ class Sampling:
     ``repair`` sweeps before a step is rejected, ``init_sweeps`` to satisfy the hard formulas,
     the burn-in's ``restart`` probability with its ``restart_sweeps``, the share of the burn-in
     that is ``anneal``-ed (soft weights scaled by a beta rising from ``start_beta`` to 1), and
-    the ``gibbs_sweeps`` after each MC-SAT step (module docstring)."""
+    the ``gibbs_sweeps`` after each MC-SAT step (module docstring).
+
+    ``until_rhat`` > 0 runs the same chains on past ``samples``: at ``samples``, 2 * ``samples``,
+    4 * ``samples``, ... kept samples it stops once the largest split R-hat (over all kept samples)
+    is below ``until_rhat``, or before the next doubling would pass ``max_samples`` or (projected
+    from the time so far) ``max_seconds`` (0: no limit, for either). Why doubling: each checkpoint's halves are
+    then the earlier run and the samples since, so R-hat needs only running sums."""
 
     samples: int = 500
     chains: int = 4
@@ -122,6 +128,9 @@ class Sampling:
     anneal: float = 0.5
     start_beta: float = 0.05
     gibbs_sweeps: int = 1
+    until_rhat: float = 0.0
+    max_samples: int = 0
+    max_seconds: float = 0.0
 
     def check(self) -> "Sampling":
         """Itself, or a one-line :class:`AgainError` naming the bad setting."""
@@ -139,14 +148,23 @@ class Sampling:
             raise AgainError(f"the annealing's start-beta must lie in (0, 1], got {self.start_beta!r}")
         if not self.temperature > 0:
             raise AgainError(f"SampleSAT's temperature must be > 0, got {self.temperature!r}")
+        if self.until_rhat and not self.until_rhat > 1.0:
+            raise AgainError(f"the target R-hat must be > 1 (or 0: off), got {self.until_rhat!r}")
+        if self.until_rhat and 0 < self.max_samples < self.samples:
+            raise AgainError(f"max-samples ({self.max_samples}) must be at least samples ({self.samples}) with a target R-hat")
+        if not (isinstance(self.max_samples, (int, np.integer)) and self.max_samples >= 0):
+            raise AgainError(f"max-samples must be an integer >= 0 (0: no limit), got {self.max_samples!r}")
+        if not self.max_seconds >= 0:
+            raise AgainError(f"max-seconds must be >= 0 (0: no limit), got {self.max_seconds!r}")
         return self
 
 
 @dataclass(frozen=True)
 class Sampled:
     """Per view row: ``marginals`` (B, M) and split R-hat ``rhat`` (B, M); the work done
-    (factor table look-ups), the wall time, MC-SAT's share of rejected slice moves and, when a
-    statistic was asked for, its value in every kept world (samples, C * B, S; chain n on row n % B)."""
+    (factor table look-ups), the wall time, MC-SAT's share of rejected slice moves, when a
+    statistic was asked for its value in every kept world (samples, C * B, S; chain n on row n % B),
+    and the ``samples`` kept per chain (more than asked when run until a target R-hat)."""
 
     marginals: np.ndarray
     rhat: np.ndarray
@@ -154,6 +172,7 @@ class Sampled:
     seconds: float
     rejected: float = 0.0
     statistics: np.ndarray | None = None
+    samples: int = 0
 
 
 def _segment_sum(values: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
@@ -245,26 +264,36 @@ class _Chains:
 
 
 class _Record:
-    """Running sums for the marginals and, per chain half, for split R-hat."""
+    """Running sums for the marginals and, per chain half of the first ``samples``, for split
+    R-hat; :meth:`double` extends the run to twice the samples seen."""
 
     def __init__(self, chains: _Chains, samples: int):
         shape = (chains.N, chains.M)
         self.total = chains.x.new_zeros(shape, dtype=torch.float64)
+        self.total_squares = torch.zeros_like(self.total)
         self.sums = chains.x.new_zeros((2,) + shape, dtype=torch.float64)
         self.squares = torch.zeros_like(self.sums)
         self.samples, self.half, self.seen = samples, samples // 2, 0
 
     def add(self, value: torch.Tensor) -> None:
+        square = value * value
         self.total += value
+        self.total_squares += square
         half = 0 if self.seen < self.half else 1 if self.seen >= self.samples - self.half else None
         if half is not None:
             self.sums[half] += value
-            self.squares[half] += value * value
+            self.squares[half] += square
         self.seen += 1
+
+    def double(self) -> None:
+        """Run on to 2 * seen samples: every sample so far is the first half, the next ones the second."""
+        self.sums[0], self.squares[0] = self.total, self.total_squares
+        self.sums[1], self.squares[1] = 0.0, 0.0
+        self.samples, self.half = 2 * self.seen, self.seen
 
     def result(self, chains: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
         M = self.total.shape[1]
-        marginals = (self.total.view(chains, rows, M).sum(0) / (chains * self.samples)).clamp(0.0, 1.0)
+        marginals = (self.total.view(chains, rows, M).sum(0) / (chains * self.seen)).clamp(0.0, 1.0)
         sums = self.sums.view(2 * chains, rows, M).cpu().numpy()
         squares = self.squares.view(2 * chains, rows, M).cpu().numpy()
         return marginals.cpu().numpy(), split_rhat(sums, squares, self.half)
@@ -407,8 +436,16 @@ def sample(view: FactorView, blocks: Blocks, method: Sampler, options: Sampling 
     kept: list[torch.Tensor] = []
     rejected = 0
     betas = _schedule(options)
-    for step in range(options.burn_in + options.samples):
+    step, sampling_from = 0, start
+    while True:
+        if step == options.burn_in + record.samples:
+            marginals, rhat = record.result(options.chains, view.batch)
+            if not _run_on(options, rhat, record.seen, time.perf_counter() - start, time.perf_counter() - sampling_from):
+                break
+            record.double()
         keep = step >= options.burn_in
+        if step == options.burn_in:
+            sampling_from = time.perf_counter()
         beta = betas[step] if step < len(betas) else 1.0
         if method == "gibbs":
             probabilities = chains.x.to(torch.float64) if keep else None
@@ -431,8 +468,19 @@ def sample(view: FactorView, blocks: Blocks, method: Sampler, options: Sampling 
             record.add(probabilities)
             if statistic is not None:
                 kept.append(statistic(chains.x))
-    marginals, rhat = record.result(options.chains, view.batch)
-    steps = (options.burn_in + options.samples) * chains.N
+        step += 1
+    steps = (options.burn_in + record.seen) * chains.N
     return Sampled(marginals, rhat, chains.evaluations, time.perf_counter() - start,
                    rejected / steps if method == "mc-sat" else 0.0,
-                   torch.stack(kept).cpu().numpy() if kept else None)
+                   torch.stack(kept).cpu().numpy() if kept else None, record.seen)
+
+
+def _run_on(options: Sampling, rhat: np.ndarray, seen: int, elapsed: float, sampled: float) -> bool:
+    """Whether to double the kept samples (``Sampling.until_rhat``): the largest split R-hat is
+    not yet under the target and the doubling fits ``max_samples`` and, as the next ``seen``
+    samples take about the ``sampled`` seconds the last did, ``max_seconds``."""
+    if not options.until_rhat or (options.max_samples and 2 * seen > options.max_samples):
+        return False
+    if options.max_seconds and elapsed + sampled > options.max_seconds:
+        return False
+    return not (rhat.size and np.nanmax(rhat, initial=-np.inf) < options.until_rhat)
