@@ -339,3 +339,21 @@ def test_cli_query_samples_and_writes_the_report(tmp_path):
     assert convergence["chains"] == 2 and convergence["samples_per_chain"] == 200 and convergence["seed"] == 3
     rows = out.read_text().splitlines()
     assert rows[0] == "database,atom,probability" and len(rows) == 5
+
+
+def test_cli_query_until_rhat(tmp_path):
+    """--until-rhat doubles --samples on the friendship graph until max R-hat < 1.1 (Gibbs,
+    burn-in 10, seed 0: at 1,280 samples, as in the test above); a target R-hat not above 1 is a
+    one-line error."""
+    from again_mln.cli import main
+
+    (tmp_path / "s.mln").write_text(SMOKERS)
+    (tmp_path / "s.db").write_text(friendship_graph(100))
+    args = ["query", str(tmp_path / "s.mln"), "--evidence", str(tmp_path / "s.db"), "--queries", "Smokes,Cancer",
+            "--closed-world", "Friends", "-o", str(tmp_path / "out.csv"), "--method", "gibbs", "--samples", "20",
+            "--burn-in", "10", "--chains", "4", "--device", "cpu", "--max-samples", "2560", "--quiet"]
+    result = CliRunner().invoke(main, args + ["--until-rhat", "1.1"])
+    assert result.exit_code == 0, result.output
+    assert "sampled  gibbs: 4 chains x 1280 samples (burn-in 10, seed 0)" in result.output
+    result = CliRunner().invoke(main, args + ["--until-rhat", "0.5"])
+    assert result.exit_code != 0 and "the target R-hat must be > 1 (or 0: off), got 0.5" in result.output
