@@ -1,13 +1,13 @@
 """How sampling grows with the network (issue 22): smokers on a random friendship graph (average
 degree 4, a quarter of the people with Smokes evidence; ``bench_sampling.smokers_graph``) of N
-people, one giant component exact inference cannot reach. For each N and sampler, fresh runs with
-4 chains and 50, 100, 200, ... samples per chain (burn-in a tenth, at least 10) until the largest
-split R-hat over the query atoms is below ``--target``, or the next run would not fit the time
-``--budget`` left for that N and sampler. The time to the target is the wall time of the query
-that reached it (grounding included); the peak memory is that run's process's (each run is its own
-process, so VmHWM is its own).
+people, one giant component exact inference cannot reach. For each N and sampler, ONE query (its
+own process, so VmHWM is its own peak memory) with 4 chains, ``--burn-in`` steps, then the same
+chains run on (``query(..., until_rhat=...)``): at 50, 100, 200, ... kept samples per chain it
+stops once the largest split R-hat over all kept samples of the component is below ``--target``,
+or before the next doubling would (projected from the time so far) pass the ``--budget`` seconds
+of that size. The time to the target is the query's wall time (grounding included).
 
-Run: ``python benchmarks/bench_sampling_growth.py [--sizes 1000 10000 100000] [--budget 120]
+Run: ``python benchmarks/bench_sampling_growth.py [--sizes 1000 10000 100000] [--budget 60 120 480]
 [--markdown out.md] [--plot out.png]``. Prints a Markdown table.
 """
 from __future__ import annotations
@@ -21,8 +21,9 @@ import warnings
 from pathlib import Path
 
 
-def run_once(people: int, method: str, samples: int, threads: int, burn_in: int | None = None) -> dict:
-    """One query of the smokers graph of ``people``: times, R-hat and this process's peak memory."""
+def run_once(people: int, method: str, first: int, burn_in: int, target: float, budget: float, threads: int) -> dict:
+    """One query of the smokers graph of ``people``, run until ``target`` R-hat or ``budget``
+    seconds: times, samples kept, R-hat and this process's peak memory."""
     import numpy as np
     import torch
 
@@ -39,38 +40,30 @@ def run_once(people: int, method: str, samples: int, threads: int, burn_in: int 
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AgainWarning)
-        answer = query(mln, dbs, queries, closed, method=method, samples=samples, chains=4,
-                       burn_in=max(10, samples // 10) if burn_in is None else burn_in, seed=0)[0]
+        answer = query(mln, dbs, queries, closed, method=method, samples=first, chains=4, burn_in=burn_in, seed=0,
+                       until_rhat=target, max_seconds=budget)[0]
     seconds = time.perf_counter() - start
     report = answer.stats["convergence"]
     with open("/proc/self/status") as handle:
         peak = next(int(line.split()[1]) for line in handle if line.startswith("VmHWM")) / 1024
     rhat = report.rhat
-    return {"people": people, "method": method, "samples": samples, "burn_in": report.burn_in, "query_s": seconds,
-            "sampler_s": report.seconds,
+    return {"people": people, "method": method, "samples": report.samples, "burn_in": burn_in, "budget_s": budget,
+            "query_s": seconds, "sampler_s": report.seconds,
             "max_rhat": report.max_rhat, "under_1_1": float(np.mean(rhat < 1.1)), "median_rhat": float(np.median(rhat)),
             "ground_formulas": answer.stats["ground_formulas"], "sampled_atoms": len(report.atoms),
             "rejected": report.rejected, "peak_mib": peak}
 
 
-def grow(people: int, method: str, target: float, budget: float, first: int, threads: int,
-         burn_in: int | None = None) -> list[dict]:
-    """Runs with doubling samples until the target R-hat, or until the next would pass the budget."""
-    runs, samples, spent = [], first, 0.0
-    while True:
-        start = time.perf_counter()
-        command = [sys.executable, __file__, "--child", str(people), method, str(samples), "--threads", str(threads)]
-        done = subprocess.run(command + ([] if burn_in is None else ["--burn-in", str(burn_in)]), capture_output=True, text=True)
-        spent += time.perf_counter() - start
-        if done.returncode:
-            runs.append({"people": people, "method": method, "samples": samples,
-                         "error": (done.stderr.strip().splitlines() or ["?"])[-1]})
-            return runs
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(runs[-1], file=sys.stderr)
-        if runs[-1]["max_rhat"] < target or spent + 2.2 * (time.perf_counter() - start) > budget:
-            return runs
-        samples *= 2
+def grow(people: int, method: str, target: float, budget: float, first: int, burn_in: int, threads: int) -> dict:
+    """The one run of ``people`` and ``method`` in its own process (its peak memory is its own)."""
+    done = subprocess.run([sys.executable, __file__, "--child", str(people), method, str(budget), "--first", str(first),
+                           "--burn-in", str(burn_in), "--target", str(target), "--threads", str(threads)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        return {"people": people, "method": method, "samples": 0, "error": (done.stderr.strip().splitlines() or ["?"])[-1]}
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    print(run, file=sys.stderr)
+    return run
 
 
 def plot(best: list[dict], target: float, path: Path) -> None:
@@ -110,41 +103,40 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000, 10000, 30000, 100000])
     parser.add_argument("--methods", nargs="+", default=["mc-sat", "gibbs"])
     parser.add_argument("--target", type=float, default=1.1, help="max split R-hat over the query atoms to reach")
-    parser.add_argument("--budget", type=float, default=120.0, help="seconds per size and sampler, all runs together")
-    parser.add_argument("--first", type=int, default=50, help="samples per chain of the first run")
-    parser.add_argument("--burn-in", type=int, default=None, help="burn-in steps of every run [a tenth of the samples, at least 10]")
+    parser.add_argument("--budget", type=float, nargs="+", default=[120.0],
+                        help="sampler seconds per run: one for every size, or one per size")
+    parser.add_argument("--first", type=int, default=50, help="samples per chain at the first R-hat checkpoint")
+    parser.add_argument("--burn-in", type=int, default=100, help="steps per chain before the kept samples")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--markdown", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--child", nargs=3, metavar=("PEOPLE", "METHOD", "SAMPLES"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, metavar=("PEOPLE", "METHOD", "BUDGET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_once(int(args.child[0]), args.child[1], int(args.child[2]), args.threads, args.burn_in)))
+        print(json.dumps(run_once(int(args.child[0]), args.child[1], args.first, args.burn_in, args.target,
+                                  float(args.child[2]), args.threads)))
         return
+    if len(args.budget) not in (1, len(args.sizes)):
+        parser.error(f"--budget takes one value or one per size ({len(args.sizes)}), got {len(args.budget)}")
+    budgets = args.budget * len(args.sizes) if len(args.budget) == 1 else args.budget
     import torch
 
     torch.set_num_threads(args.threads)
     from again_mln.devices import describe_machine
     from again_mln.io.atomic import write_text
 
-    runs: list[dict] = []
-    for people in args.sizes:
-        for method in args.methods:
-            runs += grow(people, method, args.target, args.budget, args.first, args.threads, args.burn_in)
-    last = {}
-    for r in runs:
-        last[(r["people"], r["method"])] = r
-    best = list(last.values())
+    best = [grow(people, method, args.target, budget, args.first, args.burn_in, args.threads)
+            for people, budget in zip(args.sizes, budgets) for method in args.methods]
     lines = [f"Machine: {describe_machine()}. Command: `python benchmarks/bench_sampling_growth.py {' '.join(sys.argv[1:])}`.\n",
-             f"| people | ground formulas | sampler | samples per chain (4 chains), burn-in | max R-hat < {args.target}? | max R-hat | "
-             "atoms with R-hat < 1.1 | query wall time (s) | sampler time (s) | peak memory (MiB) |",
-             "| ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+             f"| people | ground formulas | sampler | budget (s) | samples per chain (4 chains) | max R-hat < {args.target}? | "
+             "max R-hat | atoms with R-hat < 1.1 | query wall time (s) | sampler time (s) | peak memory (MiB) |",
+             "| ---: | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in best:
         if "error" in r:
-            lines.append(f"| {r['people']:,} | | {r['method']} | {r['samples']} | failed: {r['error'][:120]} | | | | | |")
+            lines.append(f"| {r['people']:,} | | {r['method']} | | | failed: {r['error'][:120]} | | | | | |")
             continue
-        lines.append(f"| {r['people']:,} | {r['ground_formulas']:,} | {r['method']} | {r['samples']}, {r['burn_in']} | "
+        lines.append(f"| {r['people']:,} | {r['ground_formulas']:,} | {r['method']} | {r['budget_s']:.0f} | {r['samples']} | "
                      f"{'yes' if r['max_rhat'] < args.target else 'no (budget)'} | {r['max_rhat']:.3f} | "
                      f"{100 * r['under_1_1']:.1f}% | {r['query_s']:.1f} | {r['sampler_s']:.1f} | {r['peak_mib']:.0f} |")
     report = "\n".join(lines) + "\n"
@@ -152,7 +144,7 @@ def main() -> None:
     if args.markdown:
         write_text(args.markdown, report)
     if args.json:
-        write_text(args.json, json.dumps(runs, indent=1))
+        write_text(args.json, json.dumps(best, indent=1))
     if args.plot:
         plot(best, args.target, args.plot)
 

@@ -204,6 +204,44 @@ def test_chains_mix_on_a_strongly_coupled_friendship_graph(method, seed):
     assert answer.stats["convergence"].max_rhat < 1.1
 
 
+@pytest.mark.parametrize("method, burn_in", [("gibbs", 10), ("mc-sat", 100)])
+def test_until_rhat_runs_the_same_chains_on_until_they_agree(method, burn_in, monkeypatch):
+    """The friendship graph above from 20 samples per chain, doubling: its large component stops
+    at the first checkpoint whose max split R-hat is under 1.1 (here Gibbs at 1,280, MC-SAT at
+    640), and that answer is, to the bit, the fixed run of as many samples (the halves of a
+    doubled run are the earlier run and the samples since), while the checkpoint before it was
+    not under 1.1. (The small components stop at 20 samples; each has its own random stream.)"""
+    import again_mln.mln.answers as answers
+
+    mln = parse_mln(SMOKERS, "graph.mln")
+    dbs = parse_db(friendship_graph(100), mln, "graph.db")
+    runs = []
+
+    def largest(**options):
+        """The largest component's sampler run of this query."""
+        runs.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AgainWarning)
+            query(mln, dbs, ["Smokes", "Cancer"], ["Friends"], method=method, chains=4, burn_in=burn_in, seed=0, **options)
+        return max(runs, key=lambda run: run[0])[1]
+
+    monkeypatch.setattr(answers, "sample", lambda view, *a, **k: runs.append((view.num_variables, sample(view, *a, **k)))
+                        or runs[-1][1])
+    run = largest(samples=20, until_rhat=1.1, max_samples=2560)
+    assert np.nanmax(run.rhat) < 1.1 and 20 < run.samples < 2560
+    fixed = largest(samples=run.samples)
+    np.testing.assert_array_equal(run.marginals, fixed.marginals)
+    np.testing.assert_array_equal(run.rhat, fixed.rhat)
+    assert np.nanmax(largest(samples=run.samples // 2).rhat) >= 1.1
+
+
+def test_until_rhat_stops_at_max_samples():
+    mln, dbs, closed = random_case(3)
+    answer = query(mln, dbs, PREDICATES, closed, method="gibbs", samples=10, chains=2, burn_in=5, until_rhat=1.0 + 1e-12,
+                   max_samples=45)[0]
+    assert answer.stats["convergence"].samples == 40  # 10, 20, 40; 80 would pass 45
+
+
 WIDE = "person = {%s}\nF(person, person)\nS(person)\nC(person)\n0.6 S(x) => C(x)\n0.05 F(x, y) => (S(x) <=> S(y))\n"
 
 
@@ -242,7 +280,10 @@ def test_bad_sampler_settings_are_one_line_errors():
     mln, dbs, closed = random_case(3)
     for options, message in ((dict(samples=0), "samples must be an integer >= 1"),
                              (dict(chains=0), "chains must be an integer >= 1"),
-                             (dict(burn_in=-1), "burn-in must be an integer >= 0")):
+                             (dict(burn_in=-1), "burn-in must be an integer >= 0"),
+                             (dict(until_rhat=0.9), "target R-hat must be > 1"),
+                             (dict(until_rhat=1.1, samples=100, max_samples=50), r"max-samples \(50\) must be at least"),
+                             (dict(max_seconds=-1.0), "max-seconds must be >= 0")):
         with pytest.raises(AgainError, match=message):
             query(mln, dbs, PREDICATES, closed, method="mc-sat", **options)
     for options, message in ((dict(anneal=1.5), r"annealed share of the burn-in must lie in \[0, 1\]"),
@@ -298,3 +339,21 @@ def test_cli_query_samples_and_writes_the_report(tmp_path):
     assert convergence["chains"] == 2 and convergence["samples_per_chain"] == 200 and convergence["seed"] == 3
     rows = out.read_text().splitlines()
     assert rows[0] == "database,atom,probability" and len(rows) == 5
+
+
+def test_cli_query_until_rhat(tmp_path):
+    """--until-rhat doubles --samples on the friendship graph until max R-hat < 1.1 (Gibbs,
+    burn-in 10, seed 0: at 1,280 samples, as in the test above); a target R-hat not above 1 is a
+    one-line error."""
+    from again_mln.cli import main
+
+    (tmp_path / "s.mln").write_text(SMOKERS)
+    (tmp_path / "s.db").write_text(friendship_graph(100))
+    args = ["query", str(tmp_path / "s.mln"), "--evidence", str(tmp_path / "s.db"), "--queries", "Smokes,Cancer",
+            "--closed-world", "Friends", "-o", str(tmp_path / "out.csv"), "--method", "gibbs", "--samples", "20",
+            "--burn-in", "10", "--chains", "4", "--device", "cpu", "--max-samples", "2560", "--quiet"]
+    result = CliRunner().invoke(main, args + ["--until-rhat", "1.1"])
+    assert result.exit_code == 0, result.output
+    assert "sampled  gibbs: 4 chains x 1280 samples (burn-in 10, seed 0)" in result.output
+    result = CliRunner().invoke(main, args + ["--until-rhat", "0.5"])
+    assert result.exit_code != 0 and "the target R-hat must be > 1 (or 0: off), got 0.5" in result.output

@@ -31,13 +31,19 @@ def _names(value: str | None) -> list[str]:
 @click.option("--chains", default=4, show_default=True, type=click.IntRange(1), help="Independent chains per component.")
 @click.option("--burn-in", default=500, show_default=True, type=click.IntRange(0),
               help="Steps discarded per chain before keeping samples (the first half annealed).")
+@click.option("--until-rhat", default=0.0, show_default=True, type=float,
+              help="Run the chains on, doubling --samples, until every sampled atom's split R-hat is under this (0: off).")
+@click.option("--max-samples", default=0, show_default=True, type=click.IntRange(0),
+              help="With --until-rhat: samples per chain not to pass (0: no limit).")
+@click.option("--max-seconds", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="With --until-rhat: stop doubling when the next doubling would pass this, per sampled batch (0: no limit).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Random seed of the samplers (same seed, same answer).")
 @click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False),
               help="JSON to write: routes per database and, for sampled components, the convergence report (R-hat per atom).")
 @device_option
 @quiet_option
 def query_command(mln_path, evidence_path, queries, closed_world, output, method, engine, grammar, samples, chains, burn_in,
-                  seed, report_path, device, quiet):
+                  until_rhat, max_samples, max_seconds, seed, report_path, device, quiet):
     """Answer MLN (.mln) about the query atoms given each database of --evidence."""
     from again_mln.io import atomic
     from again_mln.mln import format_csv, format_table, query, read_db, read_mln
@@ -61,7 +67,8 @@ def query_command(mln_path, evidence_path, queries, closed_world, output, method
         answers = answers_from(marginals, databases)
     else:
         answers = query(mln, databases, asked, closed, method, progress=not quiet, samples=samples, chains=chains,
-                        burn_in=burn_in, seed=seed, device=device)
+                        burn_in=burn_in, seed=seed, device=device, until_rhat=until_rhat, max_samples=max_samples,
+                        max_seconds=max_seconds)
     atomic.write_text(output, format_csv(answers, method))
     if report_path is not None:
         from again_mln.mln.convergence import format_report

@@ -57,14 +57,17 @@ def closed_set(mln: MLN, closed_world: list[str] | tuple[str, ...], queries: lis
 
 def query(mln: MLN, databases: list[Database], queries: list[str], closed_world: list[str] | tuple[str, ...] = (),
           method: Method = "auto", limit: int = GROUNDING_LIMIT, progress: bool | None = None, samples: int = 500,
-          chains: int = 4, burn_in: int = 500, seed: int = 0, device: str | None = None) -> list[Answer]:
+          chains: int = 4, burn_in: int = 500, seed: int = 0, device: str | None = None, until_rhat: float = 0.0,
+          max_samples: int = 0, max_seconds: float = 0.0) -> list[Answer]:
     """For each database, every ground atom of the ``queries`` predicates with its marginal
     probability or its value in a most probable world (``map``). ``exact`` answers every component
     exactly or refuses; ``auto`` samples by MC-SAT the components exact inference cannot reach;
     ``mc-sat``/``gibbs`` sample every component (``samples`` per chain after ``burn_in``, ``chains``
-    per component, ``seed``, ``device``). Sampled answers carry a :class:`Convergence` report in
-    ``stats["convergence"]``."""
-    sampling = Sampling(samples, chains, burn_in, seed, device).check()
+    per component, ``seed``, ``device``; with ``until_rhat`` the chains run on, doubling the kept
+    samples, until that max split R-hat or ``max_samples``/``max_seconds``: :class:`Sampling`).
+    Sampled answers carry a :class:`Convergence` report in ``stats["convergence"]``."""
+    sampling = Sampling(samples, chains, burn_in, seed, device, until_rhat=until_rhat, max_samples=max_samples,
+                        max_seconds=max_seconds).check()
     if method not in METHODS:
         raise AgainError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     missing = [q for q in queries if q not in mln.predicates]
@@ -115,7 +118,7 @@ def _answer(mln: MLN, db: Database, queries: list[str], closed: frozenset[str], 
         atom_rhat[np.flatnonzero(unknown)] = rhat[position]
         sampled = np.flatnonzero(atom_rhat != -np.inf)
         stats["convergence"] = report = Convergence(
-            method if method in SAMPLERS else "mc-sat", sampling.chains, sampling.samples, sampling.burn_in, sampling.seed,
+            method if method in SAMPLERS else "mc-sat", sampling.chains, max(r.samples for r in runs), sampling.burn_in, sampling.seed,
             [names[i] for i in sampled], atom_rhat[sampled], sum(r.seconds for r in runs), sum(r.evaluations for r in runs),
             float(np.mean([r.rejected for r in runs])), routes)
         warn_if_unconverged(report, where=db.source)

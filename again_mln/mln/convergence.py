@@ -45,7 +45,8 @@ def split_rhat(sums: np.ndarray, squares: np.ndarray, n: int) -> np.ndarray:
 @dataclass(frozen=True)
 class Convergence:
     """How the sampled components of one database were sampled and whether their chains agree:
-    ``atoms`` the sampled query atoms and ``rhat`` their split R-hat."""
+    ``atoms`` the sampled query atoms and ``rhat`` their split R-hat; ``samples`` per chain is the
+    most any sampled component kept (run until a target R-hat, small components stop first)."""
 
     method: str
     chains: int

@@ -104,7 +104,13 @@ class Sampling:
     ``repair`` sweeps before a step is rejected, ``init_sweeps`` to satisfy the hard formulas,
     the burn-in's ``restart`` probability with its ``restart_sweeps``, the share of the burn-in
     that is ``anneal``-ed (soft weights scaled by a beta rising from ``start_beta`` to 1), and
-    the ``gibbs_sweeps`` after each MC-SAT step (module docstring)."""
+    the ``gibbs_sweeps`` after each MC-SAT step (module docstring).
+
+    ``until_rhat`` > 0 runs the same chains on past ``samples``: at ``samples``, 2 * ``samples``,
+    4 * ``samples``, ... kept samples it stops once the largest split R-hat (over all kept samples)
+    is below ``until_rhat``, or before the next doubling would pass ``max_samples`` or (projected
+    from the time so far) ``max_seconds`` (0: no limit, for either). Why doubling: each checkpoint's halves are
+    then the earlier run and the samples since, so R-hat needs only running sums."""
 
     samples: int = 500
     chains: int = 4
@@ -124,6 +130,9 @@ class Sampling:
     anneal: float = 0.5
     start_beta: float = 0.05
     gibbs_sweeps: int = 1
+    until_rhat: float = 0.0
+    max_samples: int = 0
+    max_seconds: float = 0.0
 
     def check(self) -> "Sampling":
         """Itself, or a one-line :class:`AgainError` naming the bad setting."""
@@ -141,14 +150,23 @@ class Sampling:
             raise AgainError(f"the annealing's start-beta must lie in (0, 1], got {self.start_beta!r}")
         if not self.temperature > 0:
             raise AgainError(f"SampleSAT's temperature must be > 0, got {self.temperature!r}")
+        if self.until_rhat and not self.until_rhat > 1.0:
+            raise AgainError(f"the target R-hat must be > 1 (or 0: off), got {self.until_rhat!r}")
+        if self.until_rhat and 0 < self.max_samples < self.samples:
+            raise AgainError(f"max-samples ({self.max_samples}) must be at least samples ({self.samples}) with a target R-hat")
+        if not (isinstance(self.max_samples, (int, np.integer)) and self.max_samples >= 0):
+            raise AgainError(f"max-samples must be an integer >= 0 (0: no limit), got {self.max_samples!r}")
+        if not self.max_seconds >= 0:
+            raise AgainError(f"max-seconds must be >= 0 (0: no limit), got {self.max_seconds!r}")
         return self
 
 
 @dataclass(frozen=True)
 class Sampled:
     """Per view row: ``marginals`` (B, M) and split R-hat ``rhat`` (B, M); the work done
-    (factor table look-ups), the wall time, MC-SAT's share of rejected slice moves and, when a
-    statistic was asked for, its value in every kept world (samples, C * B, S; chain n on row n % B)."""
+    (factor table look-ups), the wall time, MC-SAT's share of rejected slice moves, when a
+    statistic was asked for its value in every kept world (samples, C * B, S; chain n on row n % B),
+    and the ``samples`` kept per chain (more than asked when run until a target R-hat)."""
 
     marginals: np.ndarray
     rhat: np.ndarray
@@ -156,21 +174,25 @@ class Sampled:
     seconds: float
     rejected: float = 0.0
     statistics: np.ndarray | None = None
+    samples: int = 0
 
 
 def _segment_sum(values: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
     """(N, S, K): sums of float ``values`` (N, L, K) over the segments [bounds[s], bounds[s + 1]),
     by differences of a cumulative sum (deterministic on every device, unlike a float scatter-add)."""
-    cumulative = torch.cat([values.new_zeros(values.shape[0], 1, values.shape[2]), values.cumsum(1)], 1)
-    return cumulative[:, bounds[1:]] - cumulative[:, bounds[:-1]]
+    cumulative = values.new_zeros(values.shape[0], values.shape[1] + 1, values.shape[2])
+    torch.cumsum(values, 1, out=cumulative[:, 1:])
+    at_bounds = cumulative[:, bounds]
+    return at_bounds[:, 1:] - at_bounds[:, :-1]
 
 
 def _count(hits: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
     """(N, S, K): how many of ``hits`` (N, L, K, bool) fall in each segment, by differences of an
     int32 cumulative sum (exact; ten times faster than an index_add_ on a CPU)."""
-    cumulative = hits.to(torch.int32).cumsum(1, dtype=torch.int32)
-    cumulative = torch.cat([cumulative.new_zeros(hits.shape[0], 1, hits.shape[2]), cumulative], 1)
-    return cumulative[:, bounds[1:]] - cumulative[:, bounds[:-1]]
+    cumulative = torch.zeros(hits.shape[0], hits.shape[1] + 1, hits.shape[2], dtype=torch.int32, device=hits.device)
+    torch.cumsum(hits, 1, dtype=torch.int32, out=cumulative[:, 1:])
+    at_bounds = cumulative[:, bounds]
+    return at_bounds[:, 1:] - at_bounds[:, :-1]
 
 
 class _Chains:
@@ -190,8 +212,15 @@ class _Chains:
         self.unary = view.unary.to(device=device, dtype=torch.float64).reshape(-1)
         unary_row = row * M * 2
         self.unary_at = unary_row[:, None] + torch.arange(M, device=device)[None, :] * 2
-        self.group_at = [(self.table_at[:, g.factors][:, :, None], unary_row[:, None, None, None] + g.unary,
+        # per group, computed once: each factor entry's flat position under each owner state but
+        # for the code of the non-owner atoms (``at``), the bits of those atoms, and whether any
+        # entry the group reads is hard (-inf): most groups of a soft network skip the hard masks
+        self.group_at = [(self.table_at[:, g.factors][:, :, None] + g.add, unary_row[:, None, None, None] + g.unary,
                           g.factors.expand(self.N, -1)) for g in plan.groups]
+        self.rest_bits = [g.bits & g.keep[:, None] for g in plan.groups]
+        tables, unary = view.tables.to(device), view.unary.to(device)
+        self.hard = [bool(torch.isneginf(tables[:, g.factors]).any() or torch.isneginf(unary[:, g.members.reshape(-1)]).any())
+                     for g in plan.groups]
         self.x = torch.zeros(self.N, M, dtype=torch.long, device=device)
         self.evaluations = 0
         # what an annealing move pays for breaking a kept soft constraint (1 for a hard one): at
@@ -211,9 +240,9 @@ class _Chains:
         """Each factor touching group ``i``: its value under each state of its owner unit
         (N, L, K); each member's unary value in each state (N, S, K, R)."""
         g, (at, unary_at, _) = self.plan.groups[i], self.group_at[i]
-        codes = (self.x[:, g.scope] * g.bits).sum(-1)
+        rest = (self.x[:, g.scope] * self.rest_bits[i]).sum(-1)  # (code & keep) | add == (code & keep) + add
         self.evaluations += self.N * (int(g.add.numel()) + int(g.unary.numel()))
-        return torch.take(self.tables, at + ((codes & g.keep)[:, :, None] | g.add)), torch.take(self.unary, unary_at)
+        return torch.take(self.tables, at + rest[:, :, None]), torch.take(self.unary, unary_at)
 
     def current(self, g: Group) -> torch.Tensor:
         """(N, S): the state each unit of ``g`` is in."""
@@ -237,26 +266,36 @@ class _Chains:
 
 
 class _Record:
-    """Running sums for the marginals and, per chain half, for split R-hat."""
+    """Running sums for the marginals and, per chain half of the first ``samples``, for split
+    R-hat; :meth:`double` extends the run to twice the samples seen."""
 
     def __init__(self, chains: _Chains, samples: int):
         shape = (chains.N, chains.M)
         self.total = chains.x.new_zeros(shape, dtype=torch.float64)
+        self.total_squares = torch.zeros_like(self.total)
         self.sums = chains.x.new_zeros((2,) + shape, dtype=torch.float64)
         self.squares = torch.zeros_like(self.sums)
         self.samples, self.half, self.seen = samples, samples // 2, 0
 
     def add(self, value: torch.Tensor) -> None:
+        square = value * value
         self.total += value
+        self.total_squares += square
         half = 0 if self.seen < self.half else 1 if self.seen >= self.samples - self.half else None
         if half is not None:
             self.sums[half] += value
-            self.squares[half] += value * value
+            self.squares[half] += square
         self.seen += 1
+
+    def double(self) -> None:
+        """Run on to 2 * seen samples: every sample so far is the first half, the next ones the second."""
+        self.sums[0], self.squares[0] = self.total, self.total_squares
+        self.sums[1], self.squares[1] = 0.0, 0.0
+        self.samples, self.half = 2 * self.seen, self.seen
 
     def result(self, chains: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
         M = self.total.shape[1]
-        marginals = (self.total.view(chains, rows, M).sum(0) / (chains * self.samples)).clamp(0.0, 1.0)
+        marginals = (self.total.view(chains, rows, M).sum(0) / (chains * self.seen)).clamp(0.0, 1.0)
         sums = self.sums.view(2 * chains, rows, M).cpu().numpy()
         squares = self.squares.view(2 * chains, rows, M).cpu().numpy()
         return marginals.cpu().numpy(), split_rhat(sums, squares, self.half)
@@ -271,9 +310,12 @@ def _gibbs_step(chains: _Chains, i: int, record: torch.Tensor | None, beta: floa
     scaled by ``beta`` (the annealed burn-in; hard factors stay hard)."""
     g = chains.plan.groups[i]
     values, unary = chains.group_values(i)
-    hard = torch.isneginf(values)
-    score = beta * (_segment_sum(values.masked_fill(hard, 0.0), g.bounds) + unary.sum(-1))
-    score = score.masked_fill(_count(hard, g.bounds) > 0, -math.inf)
+    if chains.hard[i]:
+        hard = torch.isneginf(values)
+        score = beta * (_segment_sum(values.masked_fill(hard, 0.0), g.bounds) + unary.sum(-1))
+        score = score.masked_fill(_count(hard, g.bounds) > 0, -math.inf)
+    else:
+        score = beta * (_segment_sum(values, g.bounds) + unary.sum(-1))
     if g.binary:  # P(1) = sigmoid(score_1 - score_0); -inf - finite gives 0, finite - (-inf) gives 1
         probability = torch.sigmoid(score[..., 1] - score[..., 0])
         chains.set(g, (chains.rand(*probability.shape) < probability).long())
@@ -301,12 +343,14 @@ def _samplesat_step(chains: _Chains, i: int, tau: torch.Tensor, tau_unary: torch
     g = chains.plan.groups[i]
     values, unary = chains.group_values(i)
     below = values < tau.gather(1, chains.group_at[i][2])[:, :, None]
-    hard = torch.isneginf(values)
     unary_below = unary < tau_unary[:, g.members][:, :, None, :]
     violated = _count(below, g.bounds) + unary_below.sum(-1)
     # the annealing energy: a violated hard constraint costs 1, a kept soft one chains.soft_cost
-    broken = _count(hard, g.bounds) + torch.isneginf(unary).sum(-1)
-    energy = (violated - broken).to(torch.float64) * chains.soft_cost + broken.to(torch.float64)
+    if chains.hard[i]:
+        broken = _count(torch.isneginf(values), g.bounds) + torch.isneginf(unary).sum(-1)
+        energy = (violated - broken).to(torch.float64) * chains.soft_cost + broken.to(torch.float64)
+    else:
+        energy = violated.to(torch.float64) * chains.soft_cost
     current = chains.current(g)
     if g.binary:  # heat bath: P(1) = sigmoid((energy at 0 - energy at 1) / T); WalkSAT: the flip
         draw = chains.rand(3, *current.shape)
@@ -394,8 +438,16 @@ def sample(view: FactorView, blocks: Blocks, method: Sampler, options: Sampling 
     kept: list[torch.Tensor] = []
     rejected = 0
     betas = _schedule(options)
-    for step in range(options.burn_in + options.samples):
+    step, sampling_from = 0, start
+    while True:
+        if step == options.burn_in + record.samples:
+            marginals, rhat = record.result(options.chains, view.batch)
+            if not _run_on(options, rhat, record.seen, time.perf_counter() - start, time.perf_counter() - sampling_from):
+                break
+            record.double()
         keep = step >= options.burn_in
+        if step == options.burn_in:
+            sampling_from = time.perf_counter()
         beta = betas[step] if step < len(betas) else 1.0
         if method == "gibbs":
             probabilities = chains.x.to(torch.float64) if keep else None
@@ -418,8 +470,19 @@ def sample(view: FactorView, blocks: Blocks, method: Sampler, options: Sampling 
             record.add(probabilities)
             if statistic is not None:
                 kept.append(statistic(chains.x))
-    marginals, rhat = record.result(options.chains, view.batch)
-    steps = (options.burn_in + options.samples) * chains.N
+        step += 1
+    steps = (options.burn_in + record.seen) * chains.N
     return Sampled(marginals, rhat, chains.evaluations, time.perf_counter() - start,
                    rejected / steps if method == "mc-sat" else 0.0,
-                   torch.stack(kept).cpu().numpy() if kept else None)
+                   torch.stack(kept).cpu().numpy() if kept else None, record.seen)
+
+
+def _run_on(options: Sampling, rhat: np.ndarray, seen: int, elapsed: float, sampled: float) -> bool:
+    """Whether to double the kept samples (``Sampling.until_rhat``): the largest split R-hat is
+    not yet under the target and the doubling fits ``max_samples`` and, as the next ``seen``
+    samples take about the ``sampled`` seconds the last did, ``max_seconds``."""
+    if not options.until_rhat or (options.max_samples and 2 * seen > options.max_samples):
+        return False
+    if options.max_seconds and elapsed + sampled > options.max_seconds:
+        return False
+    return not (rhat.size and np.nanmax(rhat, initial=-np.inf) < options.until_rhat)
